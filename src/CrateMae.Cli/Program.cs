@@ -1,0 +1,2 @@
+using TorchSharp;
+Console.WriteLine(torch.ones(2,2).sum().item<float>());
