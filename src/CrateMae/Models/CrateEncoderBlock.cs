@@ -1,0 +1,53 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace CrateMae.Models;
+
+/// <summary>
+/// CRATE encoder layer f^ℓ (spec §3.4): a compression step then a sparsification step,
+/// Z^{ℓ+½} = Z^ℓ + MSSA(LN₁(Z^ℓ)),  Z^{ℓ+1} = ISTA(LN₂(Z^{ℓ+½})).
+/// There is no residual around ISTA (its own skip starts from the normalised vector), so outputs are non-negative.
+/// Keys: <c>layers.0.0.{norm,fn}.*</c> (MSSA), <c>layers.0.1.{norm,fn}.*</c> (ISTA).
+/// </summary>
+public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlock
+{
+    private readonly ModuleList<ModuleList<nn.Module<Tensor, Tensor>>> layers;
+
+    public CrateEncoderBlock(int dim, int heads, double eta, double lambd) : base(nameof(CrateEncoderBlock))
+    {
+        Heads = heads;
+        layers = nn.ModuleList(nn.ModuleList<nn.Module<Tensor, Tensor>>(
+            new PreNorm<SubspaceAttention>(dim, new SubspaceAttention(dim, heads)),
+            new PreNorm<IstaStep>(dim, new IstaStep(dim, eta, lambd))));
+        RegisterComponents();
+    }
+
+    public int Heads { get; }
+    public PreNorm<SubspaceAttention> Attention => (PreNorm<SubspaceAttention>)layers[0][0];
+    public PreNorm<IstaStep> Ista => (PreNorm<IstaStep>)layers[0][1];
+
+    public override Tensor forward(Tensor z)
+    {
+        using var compressed = Attention.forward(z).add_(z);     // Z^{ℓ+½}   [B, N, D]
+        return Ista.forward(compressed);                          // Z^{ℓ+1}   [B, N, D]
+    }
+
+    /// <summary>Returns the half-step (after MSSA) and the block output (after ISTA), for white-box measurements.</summary>
+    public (Tensor HalfStep, Tensor Output) ForwardSteps(Tensor z)
+    {
+        var compressed = Attention.forward(z).add_(z);
+        return (compressed, Ista.forward(compressed));
+    }
+
+    public Tensor AttentionMap(Tensor x)
+    {
+        using var normed = Attention.Norm.forward(x);
+        return Attention.Fn.AttentionMap(normed);
+    }
+
+    public Tensor Projection(Tensor x)
+    {
+        using var normed = Attention.Norm.forward(x);
+        return Attention.Fn.Project(normed);
+    }
+}

@@ -1,0 +1,66 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace CrateMae.Models;
+
+/// <summary>
+/// MSSA, multi-head subspace self-attention (spec §3.2): one bias-free projection <c>qkv</c> plays query, key and
+/// value, so head k attends with S_k = softmax(A_k A_kᵀ/√d_h), A_k = X U_k; heads are concatenated and mixed by
+/// <c>to_out</c>. (The paper ties the output to [U_1 … U_K]; the code uses a free linear layer with bias.)
+/// </summary>
+public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear qkv;
+    private readonly Sequential to_out;
+    private readonly int _heads;
+    private readonly double _scale;
+
+    public SubspaceAttention(int dim, int heads) : base(nameof(SubspaceAttention))
+    {
+        _heads = heads;
+        int headDim = dim / heads;
+        int inner = headDim * heads;
+        _scale = 1.0 / Math.Sqrt(headDim);
+        qkv = nn.Linear(dim, inner, hasBias: false);
+        // The official code drops the output projection when a single head spans the whole width.
+        to_out = heads == 1 && headDim == dim ? nn.Sequential() : nn.Sequential(nn.Linear(inner, dim));
+        RegisterComponents();
+    }
+
+    public Linear Qkv => qkv;
+
+    /// <summary>The subspace projections A = X·[U_1 … U_K]: [B, N, D] → [B, N, K·d_h].</summary>
+    public Tensor Project(Tensor x) => MatmulPrecision.Linear(x, qkv.weight!);
+
+    /// <summary>Per-head attention matrices S_k: [B, N, D] → [B, K, N, N] (rows sum to 1).</summary>
+    public Tensor AttentionMap(Tensor x)
+    {
+        using var w = SplitHeads(Project(x));
+        using var dots = MatmulPrecision.Matmul(w, w.transpose(-1, -2)).mul_(_scale);
+        return dots.softmax(-1);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var w = SplitHeads(Project(x));                                       // [B, K, N, d_h]
+        var dots = MatmulPrecision.Matmul(w, w.transpose(-1, -2)).mul_(_scale);   // [B, K, N, N]
+        var attn = dots.softmax(-1);
+        var o = MatmulPrecision.Matmul(attn, w);                              // [B, K, N, d_h]
+        var merged = o.transpose(1, 2).flatten(2);                            // [B, N, K·d_h]
+        var y = to_out.Count == 0 ? merged : OutProject(merged);              // [B, N, D]
+        return y.MoveToOuterDisposeScope();
+    }
+
+    private Tensor OutProject(Tensor merged)
+    {
+        var lin = (Linear)to_out[0];
+        return MatmulPrecision.Linear(merged, lin.weight!, lin.bias);
+    }
+
+    private Tensor SplitHeads(Tensor a)
+    {
+        var (b, n, inner) = (a.shape[0], a.shape[1], a.shape[2]);
+        using (a) return a.view(b, n, _heads, inner / _heads).transpose(1, 2);   // [B, K, N, d_h]
+    }
+}
