@@ -1,2 +1,16 @@
-using TorchSharp;
-Console.WriteLine(torch.ones(2,2).sum().item<float>());
+using CrateMae.Cli;
+using CrateMae.Cli.Commands;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+var app = new CommandApp();
+app.Configure(config =>
+{
+    config.SetApplicationName("crate-mae");
+    config.PropagateExceptions();
+    config.AddCommand<InfoCommand>("info").WithDescription("Parameter counts of a model preset or JSON config.")
+        .WithExample("info", "--model", "crate-base", "--baseline", "mae-vit-base");
+    config.AddCommand<ConvertCommand>("convert").WithDescription("Convert weights between .pth, .safetensors and .ckpt (by extension).")
+        .WithExample("convert", "runs/fmnist/final.ckpt", "model.pth");
+});
+return CliErrors.Run(() => app.Run(args), args);

@@ -1,0 +1,29 @@
+using System.ComponentModel;
+using Spectre.Console.Cli;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>Options every command accepts.</summary>
+public class CommonSettings : CommandSettings
+{
+    [CommandOption("--verbose")]
+    [Description("Print stack traces on errors.")]
+    public bool Verbose { get; init; }
+
+    [CommandOption("--threads <N>")]
+    [Description("CPU threads for libtorch (default: all cores).")]
+    public int? Threads { get; init; }
+
+    [CommandOption("--json")]
+    [Description("Print the result as JSON.")]
+    public bool Json { get; init; }
+
+    public override Spectre.Console.ValidationResult Validate() =>
+        Threads is <= 0 ? Spectre.Console.ValidationResult.Error("--threads: expected an integer ≥ 1") : base.Validate();
+
+    /// <summary>Applies process-wide settings (threads).</summary>
+    public void Apply()
+    {
+        if (Threads is { } t) TorchSharp.torch.set_num_threads(t);
+    }
+}

@@ -1,0 +1,73 @@
+using System.ComponentModel;
+using System.Text.Json;
+using CrateMae.Models;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary><c>crate-mae info --model NAME [--baseline NAME] [--json]</c>.</summary>
+public sealed class InfoCommand : Command<InfoCommand.Settings>
+{
+    public sealed class Settings : CommonSettings
+    {
+        [CommandOption("-m|--model <NAME>")]
+        [Description("Preset name or JSON config file (default crate-base). 'list' prints the presets.")]
+        public string Model { get; init; } = "crate-base";
+
+        [CommandOption("--baseline <NAME>")]
+        [Description("A second preset/config; prints the parameter ratio model/baseline.")]
+        public string? Baseline { get; init; }
+    }
+
+    protected override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (settings.Model == "list")
+        {
+            var list = new Table().AddColumns("preset", "blocks", "semantics", "img/patch/chans", "D / depth / heads", "decoder", "total params");
+            foreach (var name in Presets.Names)
+            {
+                var c = Presets.Get(name);
+                list.AddRow(name, c.Kind.ToString(), c.Semantics.ToString(), $"{c.ImgSize}/{c.PatchSize}/{c.InChans}",
+                    $"{c.EmbedDim} / {c.Depth} / {c.NumHeads}", $"{c.DecoderEmbedDim} / {c.DecoderDepth} / {c.DecoderNumHeads}",
+                    ParameterCount.Of(c).Total.ToString("N0"));
+            }
+            AnsiConsole.Write(list);
+            return 0;
+        }
+        var config = Presets.Resolve(settings.Model);
+        var counts = ParameterCount.Of(config);
+        var baseline = settings.Baseline is null ? null : Presets.Resolve(settings.Baseline);
+        var baseCounts = baseline is null ? null : ParameterCount.Of(baseline);
+        double? ratio = baseCounts is null ? null : (double)counts.Total / baseCounts.Total;
+
+        if (settings.Json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = config.Name,
+                config = JsonDocument.Parse(config.ToJson()).RootElement,
+                total = counts.Total,
+                trainable = counts.Trainable,
+                encoder_trainable = counts.EncoderTrainable,
+                baseline = baseline?.Name,
+                baseline_total = baseCounts?.Total,
+                ratio,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+
+        var table = new Table().AddColumns("", config.Name);
+        if (baseline is not null) table.AddColumn(baseline.Name);
+        void Row(string label, long a, long? b) =>
+            table.AddRow(baseline is null ? [label, a.ToString("N0")] : [label, a.ToString("N0"), b!.Value.ToString("N0")]);
+        Row("total parameters", counts.Total, baseCounts?.Total);
+        Row("trainable (excl. frozen sin-cos tables)", counts.Trainable, baseCounts?.Trainable);
+        Row("encoder only (patch embed, cls, blocks, norm)", counts.EncoderTrainable, baseCounts?.EncoderTrainable);
+        AnsiConsole.Write(table);
+        if (ratio is { } r)
+            AnsiConsole.MarkupLineInterpolated($"{config.Name} has [bold]{r:P1}[/] of the parameters of {baseline!.Name} " +
+                                               $"(encoder only: {(double)counts.EncoderTrainable / baseCounts!.EncoderTrainable:P1}).");
+        return 0;
+    }
+}

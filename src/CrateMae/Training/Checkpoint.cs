@@ -1,0 +1,99 @@
+using System.Text.Json;
+using CrateMae.Interop;
+using CrateMae.Models;
+using static TorchSharp.torch;
+
+namespace CrateMae.Training;
+
+/// <summary>
+/// The project's own checkpoint (<c>.ckpt</c>): a safetensors container holding the model (<c>model.KEY</c>), the
+/// AdamW moments (<c>optim.exp_avg.KEY</c>, <c>optim.exp_avg_sq.KEY</c>) and, as metadata, the model config, the
+/// training options and the <see cref="TrainingState"/>. Written atomically (temp file + rename).
+/// </summary>
+public static class Checkpoint
+{
+    public const string Format = "crate-mae-checkpoint/1";
+    public const string Extension = ".ckpt";
+    private static readonly JsonSerializerOptions Json = MaeConfig.JsonOptions;
+
+    /// <summary>Writes model, optional optimizer and state to <paramref name="path"/> atomically.</summary>
+    public static void Save(string path, MaskedAutoencoder model, AdamW? optimizer, TrainingState? state,
+        PretrainOptions? options = null, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new List<(string, Tensor)>();
+        foreach (var (k, v) in model.OrderedStateDict()) tensors.Add(("model." + k, v.detach().cpu()));
+        var meta = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["config"] = model.Config.ToJson(),
+        };
+        if (optimizer is not null)
+        {
+            var (moments, steps) = optimizer.State();
+            foreach (var (k, v) in moments) tensors.Add(("optim." + k, v.cpu()));
+            state = (state ?? new TrainingState()) with { OptimizerSteps = new Dictionary<string, long>(steps) };
+        }
+        if (state is not null) meta["state"] = JsonSerializer.Serialize(state, Json);
+        if (options is not null) meta["options"] = JsonSerializer.Serialize(options, Json);
+        if (extra is not null) foreach (var (k, v) in extra) meta[k] = v;
+        Safetensors.Save(path, tensors, meta);
+    }
+
+    /// <summary>A loaded checkpoint: the config, model weights, optimizer tensors and metadata.</summary>
+    public sealed class Contents : IDisposable
+    {
+        internal Contents(string path, MaeConfig config, IReadOnlyList<(string, Tensor)> model,
+            IReadOnlyDictionary<string, Tensor> optimizer, TrainingState? state, PretrainOptions? options,
+            IReadOnlyDictionary<string, string> metadata, IDisposable owner)
+        {
+            Path = path; Config = config; ModelTensors = model; OptimizerTensors = optimizer; State = state;
+            Options = options; Metadata = metadata; _owner = owner;
+        }
+
+        private readonly IDisposable _owner;
+        public string Path { get; }
+        public MaeConfig Config { get; }
+        public IReadOnlyList<(string Key, Tensor Value)> ModelTensors { get; }
+        public IReadOnlyDictionary<string, Tensor> OptimizerTensors { get; }
+        public TrainingState? State { get; }
+        public PretrainOptions? Options { get; }
+        public IReadOnlyDictionary<string, string> Metadata { get; }
+
+        /// <summary>Builds the model from the stored config and loads the weights (strict).</summary>
+        public MaskedAutoencoder CreateModel()
+        {
+            var model = new MaskedAutoencoder(Config);
+            StateDictLoader.LoadInto(model, ModelTensors, Path);
+            return model;
+        }
+
+        public void Dispose() => _owner.Dispose();
+    }
+
+    public static Contents Load(string path)
+    {
+        var content = Safetensors.Load(path);
+        try
+        {
+            var meta = content.Metadata;
+            if (!meta.TryGetValue("format", out var fmt) || fmt != Format)
+                throw new InvalidDataException($"{path}: not a CrateMae checkpoint (metadata 'format' is '{fmt ?? "missing"}', expected '{Format}')");
+            if (!meta.TryGetValue("config", out var cfgJson))
+                throw new InvalidDataException($"{path}: checkpoint has no model config");
+            var config = MaeConfig.FromJson(cfgJson, path + " (config)");
+            TrainingState? state = meta.TryGetValue("state", out var s) ? JsonSerializer.Deserialize<TrainingState>(s, Json) : null;
+            PretrainOptions? options = meta.TryGetValue("options", out var o) ? JsonSerializer.Deserialize<PretrainOptions>(o, Json) : null;
+            var model = content.Tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal))
+                .Select(t => (t.Key["model.".Length..], t.Value)).ToList();
+            var optim = content.Tensors.Where(t => t.Key.StartsWith("optim.", StringComparison.Ordinal))
+                .ToDictionary(t => t.Key["optim.".Length..], t => t.Value);
+            return new Contents(path, config, model, optim, state, options, meta, content);
+        }
+        catch
+        {
+            content.Dispose();
+            throw;
+        }
+    }
+}
