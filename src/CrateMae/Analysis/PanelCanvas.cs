@@ -41,6 +41,7 @@ internal sealed class PanelCanvas : IDisposable
             float x = Gap + c * (panelWidth + Gap) + panelWidth / 2f;
             _canvas.DrawText(Fit(captions[c], font, panelWidth), x, Header - 5, SKTextAlign.Center, font, paint);
         }
+        _canvas.Flush();   // panels are then written straight into the pixel memory
     }
 
     /// <summary>Draws an RGB image given as [H, W, 3] floats in [0, 1] into panel (row, col), nearest-scaled to the panel size.</summary>
@@ -48,15 +49,22 @@ internal sealed class PanelCanvas : IDisposable
     {
         int h = rgb.GetLength(0), w = rgb.GetLength(1);
         int x0 = Gap + col * (_panelW + Gap), y0 = Header + Gap + row * (_panelH + Gap);
+        var line = new byte[_panelW * 4];
+        var pixels = _bitmap.GetPixels();
         for (int y = 0; y < _panelH; y++)
         {
             int sy = (int)((long)y * h / _panelH);
             for (int x = 0; x < _panelW; x++)
             {
                 int sx = (int)((long)x * w / _panelW);
-                _bitmap.SetPixel(x0 + x, y0 + y, new SKColor(ToByte(rgb[sy, sx, 0]), ToByte(rgb[sy, sx, 1]), ToByte(rgb[sy, sx, 2])));
+                line[4 * x] = ToByte(rgb[sy, sx, 0]);
+                line[4 * x + 1] = ToByte(rgb[sy, sx, 1]);
+                line[4 * x + 2] = ToByte(rgb[sy, sx, 2]);
+                line[4 * x + 3] = 255;
             }
+            System.Runtime.InteropServices.Marshal.Copy(line, 0, pixels + (y0 + y) * _bitmap.RowBytes + x0 * 4, line.Length);
         }
+        _bitmap.NotifyPixelsChanged();
     }
 
     /// <summary>Encodes the figure as PNG and writes it atomically (temporary file in the same folder, then rename).</summary>
