@@ -1,0 +1,126 @@
+using CrateMae.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CrateMae.Analysis;
+
+/// <summary>
+/// Walks images through the encoder on the unmasked feature path (spec §2.12), block by block, and reads the
+/// white-box quantities at every layer without hooks: the MSSA input projection, the block output, the attention.
+/// </summary>
+/// <remarks>
+/// Per encoder layer ℓ (1-based) with input Z^ℓ:
+/// <list type="bullet">
+/// <item>coding rate: R^c of <see cref="IAttentionBlock.Projection"/>(Z^ℓ), i.e. A = LN₁(Z^ℓ)·[U_1 … U_K] for CRATE
+/// (the reference hook on <c>qkv</c>, spec §7.1, N including cls). For ViT blocks the projection is the keys, the
+/// nearest analogue (a ViT has no single subspace projection).</item>
+/// <item>sparsity: zero fraction of the block output Z^{ℓ+1}, which for CRATE is the ISTA output (spec §7.2). For ViT
+/// blocks it is the residual block output, which is practically never exactly zero — an honest baseline.</item>
+/// </list>
+/// Runs under <c>no_grad</c> with one dispose scope per call; matrix products follow whatever
+/// <see cref="MatmulPrecision"/> is in force on the calling thread (full float32 unless the caller chose otherwise).
+/// Images are moved to the model's device.
+/// </remarks>
+public sealed class LayerProbe
+{
+    private readonly MaskedAutoencoder _model;
+    private readonly IReadOnlyList<nn.Module<Tensor, Tensor>> _blocks;
+
+    /// <param name="model">The model to inspect (not modified).</param>
+    /// <param name="epsilon">ε of the coding rate (default 0.01).</param>
+    /// <exception cref="ArgumentException">The model has no encoder blocks, a block exposes no attention, or ε is not positive.</exception>
+    public LayerProbe(MaskedAutoencoder model, double epsilon = CodingRate.DefaultEpsilon)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (!(epsilon > 0) || !double.IsFinite(epsilon)) throw new ArgumentException($"epsilon must be a positive number, got {epsilon}", nameof(epsilon));
+        _model = model;
+        _blocks = model.EncoderBlocks;
+        if (_blocks.Count == 0) throw new ArgumentException("the model has no encoder blocks to probe", nameof(model));
+        for (int i = 0; i < _blocks.Count; i++)
+            if (_blocks[i] is not IAttentionBlock)
+                throw new ArgumentException($"encoder block {i} ({_blocks[i].GetType().Name}) does not implement {nameof(IAttentionBlock)}", nameof(model));
+        Epsilon = epsilon;
+    }
+
+    /// <summary>The probed model.</summary>
+    public MaskedAutoencoder Model => _model;
+
+    /// <summary>ε used for the coding rate.</summary>
+    public double Epsilon { get; }
+
+    /// <summary>Number of encoder layers L.</summary>
+    public int Depth => _blocks.Count;
+
+    /// <summary>
+    /// Measures one batch: for every encoder layer ℓ = 1 … L the per-image R^c of the MSSA input projection and the
+    /// per-image zero fraction of the block output.
+    /// </summary>
+    /// <param name="imgs">Images [B, C, H, W] (float32, normalised, H and W divisible by the patch size).</param>
+    public IReadOnlyList<LayerMeasurement> Measure(Tensor imgs)
+    {
+        var result = new List<LayerMeasurement>(Depth);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var h = Embed(imgs);
+        for (int l = 0; l < Depth; l++)
+        {
+            var block = _blocks[l];
+            var attention = (IAttentionBlock)block;
+            double[] rates;
+            using (var projection = attention.Projection(h))                     // [B, N, K·d_h]
+                rates = CodingRate.PerSample(projection, attention.Heads, Epsilon);
+            var next = block.forward(h);                                         // Z^{ℓ+1} [B, N, D]
+            var zeros = Sparsity.ZeroFractions(next);
+            h.Dispose();
+            h = next;
+            result.Add(new LayerMeasurement(l + 1, rates, zeros));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Softmax attention S_k of encoder block <paramref name="layer"/> (0-based, default last), computed from LN₁ of
+    /// that block's input on the unmasked path: [B, K, N, N] (rows sum to 1). Same definition as
+    /// <see cref="MaskedAutoencoder.AttentionMaps"/> (spec §7.4).
+    /// </summary>
+    public Tensor AttentionMaps(Tensor imgs, int? layer = null)
+    {
+        int l = _model.CheckLayer(layer);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var h = InputOf(imgs, l);
+        return ((IAttentionBlock)_blocks[l]).AttentionMap(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// PCA descriptors (spec §7.5 step 2): the attention input projection of encoder block <paramref name="layer"/>
+    /// (0-based, default last) with the cls token removed: [B, N − 1, K·d_h] (for CRATE LN₁(Z)·[U_1 … U_K]).
+    /// </summary>
+    public Tensor PatchDescriptors(Tensor imgs, int? layer = null)
+    {
+        int l = _model.CheckLayer(layer);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var h = InputOf(imgs, l);
+        var projection = ((IAttentionBlock)_blocks[l]).Projection(h);
+        return projection[.., 1..].contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Number of heads K of encoder block <paramref name="layer"/> (0-based, default last).</summary>
+    public int HeadsOf(int? layer = null) => ((IAttentionBlock)_blocks[_model.CheckLayer(layer)]).Heads;
+
+    /// <summary>Input Z^{l} of block l (0-based): the embedding followed by blocks 0 … l−1.</summary>
+    private Tensor InputOf(Tensor imgs, int l)
+    {
+        var h = Embed(imgs);
+        for (int i = 0; i < l; i++) h = _blocks[i].forward(h);
+        return h;
+    }
+
+    private Tensor Embed(Tensor imgs)
+    {
+        ArgumentNullException.ThrowIfNull(imgs);
+        var x = imgs.to(_model.parameters().First().device);
+        return _model.EmbedUnmasked(x);
+    }
+}
