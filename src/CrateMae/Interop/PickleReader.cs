@@ -49,7 +49,7 @@ public sealed class PickleReader
     /// <param name="storageLoader">
     /// Resolves a persistent storage id to a 1-D contiguous CPU tensor of exactly
     /// <see cref="StorageReference.ElementCount"/> elements of <see cref="StorageReference.DType"/>. It may return the
-    /// same tensor for repeated keys (the reader never modifies it). When <see langword="null"/>, pickles that
+    /// same tensor for repeated keys (the reader never modifies it, and rebuilt tensors never share its memory). When <see langword="null"/>, pickles that
     /// reference storages are refused.
     /// </param>
     public PickleReader(string sourceName, Func<StorageReference, Tensor>? storageLoader = null)
@@ -63,6 +63,12 @@ public sealed class PickleReader
 
     /// <summary>Maximum MARK nesting (default <see cref="DefaultMaxMarkDepth"/>).</summary>
     public int MaxMarkDepth { get; init; } = DefaultMaxMarkDepth;
+
+    /// <summary>
+    /// When set, the first tensor that covers a whole storage contiguously shares the storage tensor's memory instead
+    /// of copying it. Only for callers whose storage tensors are private (e.g. <see cref="PyTorchFile"/>).
+    /// </summary>
+    internal bool ShareWholeStorages { get; init; }
 
     /// <summary>Tensors created by the most recent <see cref="Load"/> call (so a caller can manage their lifetime).</summary>
     internal IReadOnlyList<Tensor> RebuiltTensors => _rebuilt;
@@ -139,6 +145,8 @@ public sealed class PickleReader
         private readonly List<object?> _stack = new();
         private readonly Stack<int> _marks = new();
         private readonly Dictionary<long, object?> _memo = new();
+        // Storage tensors whose memory a rebuilt tensor has taken as its own (keyed by reference: one per storage record).
+        private readonly HashSet<object> _claimed = new(ReferenceEqualityComparer.Instance);
 
         public Machine(PickleReader reader, ReadOnlyMemory<byte> data)
         {
@@ -583,9 +591,17 @@ public sealed class PickleReader
                 throw Error($"tensor view (offset {offset}, shape {DTypes.FormatShape(size)}, stride {DTypes.FormatShape(stride)}) " +
                             $"reaches outside its {storage}");
 
+            // A tensor covering its whole storage contiguously takes the storage memory itself (the first one only),
+            // so typical state_dicts are not copied twice; every other view is copied out. Returned tensors never
+            // share memory with each other.
             Tensor result;
             using (var view = storage.Data.as_strided(size, stride, offset))
-                result = view.is_contiguous() ? view.clone() : view.contiguous();
+            {
+                bool whole = offset == 0 && numel == storageCount && view.is_contiguous();
+                if (whole && _r.ShareWholeStorages && _claimed.Add(storage.Data))
+                    result = view.alias();
+                else result = view.is_contiguous() ? view.clone() : view.contiguous();
+            }
             _r._rebuilt.Add(result);
             SetRequiresGrad(result, requiresGrad);
             return result;

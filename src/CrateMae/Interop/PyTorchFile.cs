@@ -20,7 +20,8 @@ public static class PyTorchFile
     /// Loads a <c>torch.save</c> zip archive (any top folder name) and returns its object tree (see
     /// <see cref="PickleReader"/> for the mapping of Python values). Each storage record is read once; tensors are
     /// rebuilt from (storage, offset, size, stride) and returned as contiguous CPU tensors, so tensors saved as views
-    /// load correctly. Returned tensors are moved out of the caller's dispose scope.
+    /// load correctly. No two returned tensors share memory. Returned tensors are moved out of the caller's dispose
+    /// scope.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a (new-format) PyTorch archive, is truncated or corrupt,
@@ -74,7 +75,7 @@ public static class PyTorchFile
                 return t;
             }
 
-            var reader = new PickleReader(path, LoadStorage);
+            var reader = new PickleReader(path, LoadStorage) { ShareWholeStorages = true };
             object? tree;
             try
             {

@@ -44,6 +44,26 @@ public sealed class PyTorchFileLoadTests
         Assert.Equal(before, Bytes((Tensor)views["row"]!));
     }
 
+    [Fact]
+    public void Given_two_whole_views_of_one_storage_When_loaded_Then_independent_tensors()
+    {
+        using var tmp = NewTempFolder();
+        var pkl = StateDictPickleWriter.Write(new[]
+        {
+            new StateDictPickleWriter.Item("a", "FloatStorage", "0", 4, new long[] { 4 }, new long[] { 1 }, false),
+            new StateDictPickleWriter.Item("b", "FloatStorage", "0", 4, new long[] { 2, 2 }, new long[] { 2, 1 }, false),
+        });
+        var path = tmp.File("shared.pth");
+        WriteZip(path, ("m/data.pkl", pkl), ("m/data/0", new byte[16]), ("m/version", "3\n"u8.ToArray()));
+        using var scope = torch.NewDisposeScope();
+        var d = LoadDict(path);
+        var a = (Tensor)d["a"]!;
+        var b = (Tensor)d["b"]!;
+        a.add_(1);
+        Assert.Equal(new[] { 1f, 1f, 1f, 1f }, a.data<float>().ToArray());
+        Assert.Equal(new[] { 0f, 0f, 0f, 0f }, b.data<float>().ToArray());
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Given_case_from_cases_json_When_loaded_Then_state_dict_and_io_tensors_read(string name)

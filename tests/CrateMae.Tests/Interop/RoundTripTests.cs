@@ -38,6 +38,8 @@ public sealed class RoundTripTests
         var tensors = AllDtypeTensors();
         var path = tmp.File("dtypes.pth");
         PyTorchFile.SaveStateDict(path, tensors, forceZip64);
+        var zip64EndRecord = new byte[] { (byte)'P', (byte)'K', 6, 6 };
+        Assert.Equal(forceZip64, File.ReadAllBytes(path).AsSpan().IndexOf(zip64EndRecord) >= 0);
         var back = Assert.IsType<PyDict>(PyTorchFile.Load(path));
         Assert.Equal(tensors.Select(t => (object)t.Key), back.Keys);
         foreach (var (key, value) in tensors) AssertBitEqual(value, (Tensor)back[key]!, key);
