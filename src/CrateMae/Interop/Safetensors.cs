@@ -137,6 +137,8 @@ public static class Safetensors
         int first = Array.FindIndex(header, b => b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'));
         if (first < 0 || header[first] != (byte)'{')
             throw new InvalidDataException($"{path}: safetensors header is not a JSON object; not a safetensors file.");
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new InvalidDataException($"{path}: safetensors header is not valid UTF-8.");
         JsonDocument doc;
         try
         {
