@@ -178,6 +178,9 @@ public static class PyTorchFile
         }
         if (candidates.Count > 1)
             throw new InvalidDataException($"{path}: zip archive holds several data.pkl records ({string.Join(", ", candidates.Select(c => c + "data.pkl"))}).");
+        if (zip.GetEntry(candidates[0] + "constants.pkl") != null)
+            throw new InvalidDataException($"{path}: this is a TorchScript archive (torch.jit.save), not a torch.save file; " +
+                                           "in Python, save its state_dict with torch.save(model.state_dict(), path) instead.");
         return candidates[0];
     }
 

@@ -6,19 +6,6 @@ using static TorchSharp.torch;
 
 namespace CrateMae.Tests.Interop;
 
-/// <summary>Runs the interop tests one class at a time (they share the 2-core machine and spawn python).</summary>
-[CollectionDefinition(Name)]
-public sealed class InteropCollection : ICollectionFixture<InteropFixture>
-{
-    public const string Name = "Interop";
-}
-
-/// <summary>Shared set-up: single-threaded libtorch for tests that do tensor math.</summary>
-public sealed class InteropFixture
-{
-    public InteropFixture() => torch.set_num_threads(1);
-}
-
 /// <summary>Fixture paths, temp folders, tensor comparisons and the optional Python/PyTorch checker.</summary>
 internal static class InteropTestSupport
 {

@@ -211,6 +211,17 @@ public sealed class PyTorchFileLoadTests
     }
 
     [Fact]
+    public void Given_torchscript_archive_When_loaded_Then_clear_error()
+    {
+        using var tmp = NewTempFolder();
+        var path = tmp.File("scripted.pt");
+        WriteZip(path, ("m/data.pkl", new PickleBytes().Proto(2).Global("__torch__", "Model").Op(')').Op(0x81).Stop().ToArray()),
+                 ("m/constants.pkl", new PickleBytes().Proto(2).Op(')').Stop().ToArray()), ("m/code/__torch__.py", "x"u8.ToArray()));
+        var ex = Assert.Throws<InvalidDataException>(() => PyTorchFile.Load(path));
+        Assert.Contains("TorchScript", ex.Message);
+    }
+
+    [Fact]
     public void Given_big_endian_archive_When_loaded_Then_bytes_swapped()
     {
         using var tmp = NewTempFolder();
