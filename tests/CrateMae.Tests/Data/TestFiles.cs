@@ -1,0 +1,128 @@
+using System.Buffers.Binary;
+using CrateMae.Data;
+using SkiaSharp;
+
+namespace CrateMae.Tests.Data;
+
+/// <summary>A temporary folder removed on dispose (kept when CRATEMAE_KEEP_TEST_OUTPUT is set, for looking at outputs).</summary>
+internal sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cratemae-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string File(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
+
+    public string Dir(params string[] parts)
+    {
+        var d = System.IO.Path.Combine([Path, .. parts]);
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        if (Environment.GetEnvironmentVariable("CRATEMAE_KEEP_TEST_OUTPUT") is { Length: > 0 }) return;
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>Writers for small synthetic dataset files.</summary>
+internal static class TestFiles
+{
+    /// <summary>Deterministic pseudo-random bytes.</summary>
+    public static byte[] Bytes(int count, int seed)
+    {
+        var r = new Random(seed);
+        var b = new byte[count];
+        r.NextBytes(b);
+        return b;
+    }
+
+    /// <summary>Writes an MNIST-layout folder with n images of h×w and labels i % 10 for both splits.</summary>
+    public static (byte[] Pixels, byte[] Labels) WriteMnistLayout(string dir, int n, int h, int w, bool gzip, int seed = 1)
+    {
+        var pixels = Bytes(n * h * w, seed);
+        var labels = Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray();
+        string sfx = gzip ? ".gz" : "";
+        foreach (var prefix in new[] { "train", "t10k" })
+        {
+            IdxFile.Write(System.IO.Path.Combine(dir, $"{prefix}-images-idx3-ubyte{sfx}"), IdxDataType.UInt8, [n, h, w], pixels, gzip);
+            IdxFile.Write(System.IO.Path.Combine(dir, $"{prefix}-labels-idx1-ubyte{sfx}"), IdxDataType.UInt8, [n], labels, gzip);
+        }
+        return (pixels, labels);
+    }
+
+    /// <summary>Writes CIFAR records (labelBytes label bytes + 3072 pixel bytes each).</summary>
+    public static void WriteCifarBatch(string path, byte[][] labelBytes, byte[] pixels)
+    {
+        using var fs = System.IO.File.Create(path);
+        for (int i = 0; i < labelBytes.Length; i++)
+        {
+            fs.Write(labelBytes[i]);
+            fs.Write(pixels, i * 3072, 3072);
+        }
+    }
+
+    /// <summary>Encodes an RGB image (CHW bytes) with SkiaSharp.</summary>
+    public static void WriteImage(string path, ImageData image, SKEncodedImageFormat format, int quality = 100)
+    {
+        using var bmp = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        for (int y = 0; y < image.Height; y++)
+        {
+            for (int x = 0; x < image.Width; x++)
+            {
+                byte r = image[0, y, x];
+                byte g = image.Channels == 3 ? image[1, y, x] : r;
+                byte b = image.Channels == 3 ? image[2, y, x] : r;
+                bmp.SetPixel(x, y, new SKColor(r, g, b));
+            }
+        }
+        using var data = bmp.Encode(format, quality);
+        System.IO.File.WriteAllBytes(path, data.ToArray());
+    }
+
+    /// <summary>A random RGB image.</summary>
+    public static ImageData RandomRgb(int h, int w, int seed) => new(3, h, w, Bytes(3 * h * w, seed));
+
+    /// <summary>A PNG consisting only of the signature and an IHDR chunk that claims width×height (no pixel data).</summary>
+    public static byte[] PngHeaderOnly(int width, int height)
+    {
+        var ms = new MemoryStream();
+        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var chunk = new byte[4 + 13];
+        "IHDR"u8.CopyTo(chunk);
+        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(4), width);
+        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(8), height);
+        chunk[12] = 8; // bit depth
+        chunk[13] = 2; // RGB
+        Span<byte> len = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(len, 13);
+        ms.Write(len);
+        ms.Write(chunk);
+        BinaryPrimitives.WriteUInt32BigEndian(len, Crc32(chunk));
+        ms.Write(len);
+        return ms.ToArray();
+    }
+
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
+    }
+}
