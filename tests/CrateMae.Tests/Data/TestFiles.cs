@@ -95,24 +95,64 @@ internal static class TestFiles
     /// <summary>A random RGB image.</summary>
     public static ImageData RandomRgb(int h, int w, int seed) => new(3, h, w, Bytes(3 * h * w, seed));
 
-    /// <summary>A PNG consisting only of the signature and an IHDR chunk that claims width×height (no pixel data).</summary>
+    /// <summary>
+    /// A tiny PNG whose IHDR claims width×height but whose IDAT holds almost no data (a "lying header"):
+    /// decoding it for real would need width*height*4 bytes.
+    /// </summary>
     public static byte[] PngHeaderOnly(int width, int height)
     {
         var ms = new MemoryStream();
         ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        var chunk = new byte[4 + 13];
-        "IHDR"u8.CopyTo(chunk);
-        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(4), width);
-        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(8), height);
-        chunk[12] = 8; // bit depth
-        chunk[13] = 2; // RGB
-        Span<byte> len = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(len, 13);
-        ms.Write(len);
-        ms.Write(chunk);
-        BinaryPrimitives.WriteUInt32BigEndian(len, Crc32(chunk));
-        ms.Write(len);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(0), width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth
+        ihdr[9] = 2; // RGB
+        WriteChunk(ms, "IHDR", ihdr);
+        WriteChunk(ms, "IDAT", [0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]); // zlib of one zero byte
+        WriteChunk(ms, "IEND", []);
         return ms.ToArray();
+    }
+
+    /// <summary>An uncompressed 24-bit BMP of an RGB image (SkiaSharp decodes BMP but cannot encode it).</summary>
+    public static void WriteBmp(string path, ImageData image)
+    {
+        int rowBytes = ((image.Width * 3) + 3) & ~3;
+        int size = 54 + (rowBytes * image.Height);
+        var b = new byte[size];
+        b[0] = (byte)'B';
+        b[1] = (byte)'M';
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(2), size);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(10), 54);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(14), 40);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(18), image.Width);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(22), image.Height); // bottom-up
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(26), 1);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(28), 24);
+        for (int y = 0; y < image.Height; y++)
+        {
+            int row = 54 + ((image.Height - 1 - y) * rowBytes);
+            for (int x = 0; x < image.Width; x++)
+            {
+                b[row + (3 * x)] = image[2, y, x];
+                b[row + (3 * x) + 1] = image[1, y, x];
+                b[row + (3 * x) + 2] = image[0, y, x];
+            }
+        }
+        System.IO.File.WriteAllBytes(path, b);
+    }
+
+    private static void WriteChunk(Stream s, string type, byte[] data)
+    {
+        Span<byte> word = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
+        s.Write(word);
+        var typed = new byte[4 + data.Length];
+        System.Text.Encoding.ASCII.GetBytes(type).CopyTo(typed, 0);
+        data.CopyTo(typed, 4);
+        s.Write(typed);
+        BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typed));
+        s.Write(word);
     }
 
     private static uint Crc32(ReadOnlySpan<byte> data)
