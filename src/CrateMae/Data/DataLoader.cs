@@ -128,7 +128,7 @@ public sealed class DataLoader : IDisposable
                 }
                 finally
                 {
-                    _bufferPool.Add(host.Images);
+                    ReturnBuffer(host.Images);
                 }
                 yield return batch;
             }
@@ -206,13 +206,17 @@ public sealed class DataLoader : IDisposable
         labels[i] = _dataset.GetLabel(index);
     }
 
+    /// <summary>Full-batch buffers are recycled (at most PrefetchBatches + 2 exist); a smaller last batch gets a fresh array.</summary>
     private float[] RentBuffer(int length)
     {
-        while (_bufferPool.TryTake(out var buffer))
-        {
-            if (buffer.Length == length) return buffer;
-        }
+        if (length == Options.BatchSize * Transform.OutputLength && _bufferPool.TryTake(out var buffer)) return buffer;
         return new float[length];
+    }
+
+    private void ReturnBuffer(float[] buffer)
+    {
+        if (buffer.Length == Options.BatchSize * Transform.OutputLength && _bufferPool.Count < Options.PrefetchBatches + 2)
+            _bufferPool.Add(buffer);
     }
 
     private Batch ToBatch(HostBatch host, int epoch)
