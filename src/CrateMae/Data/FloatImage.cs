@@ -74,7 +74,8 @@ public sealed class FloatImage
                 $"FloatImage.FromTensor: expected a (C,H,W) or (H,W) tensor, got shape [{string.Join(",", tensor.shape)}].", nameof(tensor));
         int c = tensor.dim() == 3 ? (int)tensor.shape[0] : 1;
         int h = (int)tensor.shape[^2], w = (int)tensor.shape[^1];
-        using var cpu = tensor.detach().to(ScalarType.Float32, torch.CPU).contiguous();
+        using var scope = torch.NewDisposeScope(); // frees the detached / converted copies, not the caller's tensor
+        var cpu = tensor.detach().to(ScalarType.Float32, torch.CPU).contiguous();
         var data = cpu.data<float>().ToArray();
         return new FloatImage(c, h, w, data);
     }

@@ -177,8 +177,11 @@ public sealed class ImageGrid
         int n = (int)batch.shape[0];
         int c = batch.dim() == 4 ? (int)batch.shape[1] : 1;
         int h = (int)batch.shape[^2], w = (int)batch.shape[^1];
-        using var cpu = batch.detach().to(ScalarType.Float32, torch.CPU).contiguous();
-        var all = cpu.data<float>().ToArray();
+        float[] all;
+        using (torch.NewDisposeScope())
+        {
+            all = batch.detach().to(ScalarType.Float32, torch.CPU).contiguous().data<float>().ToArray();
+        }
         int per = c * h * w;
         var result = new FloatImage[n];
         for (int i = 0; i < n; i++) result[i] = new FloatImage(c, h, w, all.AsSpan(i * per, per).ToArray());

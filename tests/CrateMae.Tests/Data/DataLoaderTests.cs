@@ -55,6 +55,32 @@ public sealed class DataLoaderTests
     }
 
     [Fact]
+    public void GivenDisposedBatches_WhenAnEpochIsRead_ThenNoTensorsStayAlive()
+    {
+        using var loader = new DataLoader(Synthetic(), Train(), new DataLoaderOptions { BatchSize = 8 });
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        foreach (var batch in loader.Epoch(0))
+        {
+            using (batch) Assert.Equal(before + 2, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
+
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void GivenStepScope_WhenBatchMovedIntoIt_ThenScopeDisposesTheTensors()
+    {
+        using var loader = new DataLoader(Synthetic(), Train(), new DataLoaderOptions { BatchSize = 8 });
+        var batch = loader.Epoch(0).First();
+
+        using (var scope = torch.NewDisposeScope()) batch.MoveToScope(scope);
+
+        Assert.True(batch.Images.IsInvalid);
+        batch.Dispose(); // harmless afterwards
+    }
+
+    [Fact]
     public void GivenDifferentEpochs_WhenShuffled_ThenOrdersDifferButEachIsAPermutation()
     {
         using var loader = new DataLoader(Synthetic(), Train(), new DataLoaderOptions { BatchSize = 8, Seed = 3 });

@@ -48,6 +48,19 @@ public sealed class ImageWriterTests : IDisposable
     }
 
     [Fact]
+    public void GivenTensorOutsideAnyScope_WhenConverted_ThenNoTemporaryTensorsStayAlive()
+    {
+        using var t = torch.rand(3, 6, 6, dtype: torch.ScalarType.Float64);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        var img = FloatImage.FromTensor(t);
+
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.False(t.IsInvalid);
+        Assert.Equal((3, 6, 6), (img.Channels, img.Height, img.Width));
+    }
+
+    [Fact]
     public void GivenExistingFile_WhenOverwritten_ThenReplacedAtomically()
     {
         var path = _tmp.File("x.png");
