@@ -10,7 +10,5 @@ app.Configure(config =>
     config.PropagateExceptions();
     config.AddCommand<InfoCommand>("info").WithDescription("Parameter counts of a model preset or JSON config.")
         .WithExample("info", "--model", "crate-base", "--baseline", "mae-vit-base");
-    config.AddCommand<ConvertCommand>("convert").WithDescription("Convert weights between .pth, .safetensors and .ckpt (by extension).")
-        .WithExample("convert", "runs/fmnist/final.ckpt", "model.pth");
 });
 return CliErrors.Run(() => app.Run(args), args);

@@ -20,7 +20,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         public string? Baseline { get; init; }
     }
 
-    protected override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Model == "list")
         {
@@ -66,8 +66,10 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         Row("encoder only (patch embed, cls, blocks, norm)", counts.EncoderTrainable, baseCounts?.EncoderTrainable);
         AnsiConsole.Write(table);
         if (ratio is { } r)
-            AnsiConsole.MarkupLineInterpolated($"{config.Name} has [bold]{r:P1}[/] of the parameters of {baseline!.Name} " +
-                                               $"(encoder only: {(double)counts.EncoderTrainable / baseCounts!.EncoderTrainable:P1}).");
+        {
+            double encoderRatio = (double)counts.EncoderTrainable / baseCounts!.EncoderTrainable;
+            AnsiConsole.MarkupLineInterpolated($"{config.Name} has [bold]{r:P1}[/] of the parameters of {baseline!.Name} (encoder only: {encoderRatio:P1}).");
+        }
         return 0;
     }
 }

@@ -70,7 +70,7 @@ public static class LayerCurvePlot
         plot.ShowLegend(Alignment.UpperRight);
         // DejaVu Sans (Debian's fonts-dejavu-core) has ℓ, ε, ‖ and ⁰; if it is missing ScottPlot falls back to a system font.
         plot.Font.Set(FontName);
-        PanelCanvas.WriteAtomic(path, plot.GetImageBytes(width, height, ImageFormat.Png));
+        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
     }
 
     private static void CheckSeries(IReadOnlyList<ReportSeries> series)

@@ -73,31 +73,13 @@ internal sealed class PanelCanvas : IDisposable
         _canvas.Flush();
         using var data = _bitmap.Encode(SKEncodedImageFormat.Png, 100)
             ?? throw new InvalidOperationException("PNG encoding failed");
-        WriteAtomic(path, data.ToArray());
+        AtomicFile.WriteAllBytes(path, data.AsSpan());
     }
 
     public void Dispose()
     {
         _canvas.Dispose();
         _bitmap.Dispose();
-    }
-
-    /// <summary>Writes bytes to <paramref name="path"/> via a temporary file and a rename, creating the folder.</summary>
-    public static void WriteAtomic(string path, byte[] bytes)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
     }
 
     /// <summary>

@@ -122,10 +122,10 @@ public sealed class Pretrainer
             // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
             foreach (var (images, labels) in _train.Epoch(epoch, stepInEpoch, CancellationToken.None))
             {
+                using (images)
+                using (labels)
                 using (var scope = NewDisposeScope())
                 {
-                    images.DisposeWith(scope);
-                    labels.DisposeWith(scope);
                     double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
                     double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
                     if (!double.IsFinite(loss))
@@ -250,7 +250,7 @@ public sealed class Pretrainer
         if ((stepInEpoch + 1) % _options.AccumIter == 0 && double.IsFinite(loss))
         {
             if (_options.ClipGrad is { } clip)
-                nn.utils.clip_grad_norm_(optimizer.Groups.SelectMany(g => g.Params).Select(p => (Tensor)p.Param), clip);
+                nn.utils.clip_grad_norm_(optimizer.Groups.SelectMany(g => g.Params).Select(p => p.Param), clip);
             optimizer.Step(lr);
             optimizer.ZeroGrad();
         }
@@ -276,9 +276,9 @@ public sealed class Pretrainer
         using var prec = MatmulPrecision.Use(precision);
         foreach (var (images, labels) in data.Epoch(0, 0, CancellationToken.None))
         {
+            using var img = images;
+            using var lab = labels;
             using var scope = NewDisposeScope();
-            images.DisposeWith(scope);
-            labels.DisposeWith(scope);
             var x = images.to(device);
             if (maxImages > 0 && count + x.shape[0] > maxImages) x = x[..(int)(maxImages - count)];
             using var gen = new Generator(StepSeed(12345, batch++));

@@ -168,7 +168,7 @@ public sealed class ModelTests
     [Theory]
     [InlineData("""{"embed_dim": 30, "num_heads": 4}""", "not divisible by num_heads")]
     [InlineData("""{"img_size": 30, "patch_size": 16}""", "not divisible by patch_size")]
-    [InlineData("""{"decoder_embed_dim": 512}""", "must equal embed_dim")]
+    [InlineData("""{"decoder_embed_dim": 576}""", "must equal embed_dim")]
     [InlineData("""{"embed_dimm": 64}""", "not a valid model config")]
     public void Given_an_inconsistent_config_When_parsed_Then_the_error_names_the_field(string json, string expected)
     {

@@ -1,0 +1,45 @@
+namespace CrateMae;
+
+/// <summary>
+/// Writes files atomically: a fresh temporary file in the target's folder, flushed to disk, then renamed over the
+/// target. On any failure (disk full, read-only folder, a crash) the previous file is untouched and the temporary
+/// file is removed (or, after a SIGKILL, left as a hidden <c>.NAME.*.tmp</c> that nothing reads).
+/// </summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<FileStream> write)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"{path}: no parent folder.", nameof(path));
+        Directory.CreateDirectory(dir);
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid().ToString("N")[..12]}.tmp");
+        try
+        {
+            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+            {
+                write(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var copy = bytes.ToArray();
+        Write(path, fs => fs.Write(copy));
+    }
+
+    public static void WriteAllText(string path, string text) =>
+        Write(path, fs =>
+        {
+            using var w = new StreamWriter(fs, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
+            w.Write(text);
+        });
+}
