@@ -129,7 +129,7 @@ public sealed class ConfusionMatrix
         heatmap.ManualRange = new ScottPlot.Range(0, 1);
         // Row 0 of the data is drawn at the top; cell (i, j) is centred at x = j, y = c − 1 − i (the extent gives the
         // centres of the corner cells, as the cells are centre-aligned).
-        heatmap.Extent = new ScottPlot.CoordinateRect(0, c - 1, 0, c - 1);
+        if (c > 1) heatmap.Extent = new ScottPlot.CoordinateRect(0, c - 1, 0, c - 1);
         var colorBar = plot.Add.ColorBar(heatmap);
 
         float fontSize = (float)Math.Clamp(size / (3.2 * c), 8, 16);

@@ -133,7 +133,7 @@ public sealed class KnnClassifier : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         var sw = Stopwatch.StartNew();
-        numClasses ??= (int)Math.Max(trainLabels.max().item<long>(), testLabels.max().item<long>()) + 1;
+        numClasses ??= (int)Math.Max(LinearProbe.MaxLabel(trainLabels, nameof(trainLabels)), LinearProbe.MaxLabel(testLabels, nameof(testLabels))) + 1;
         using var knn = new KnnClassifier(trainFeatures, trainLabels, k, temperature, numClasses);
         var (top1, top5) = knn.Accuracy(testFeatures, testLabels);
         sw.Stop();

@@ -67,29 +67,32 @@ public sealed class LinearProbe
         var grid = options.RegularisationGrid;
         if (grid.Count == 1)
         {
-            return FitCore(x, y, c, grid[0], options.Solver, warmStart: null);
+            using var all = new Problem(x, y, c);
+            return all.Fit(grid[0], options.Solver, warmStart: null);
         }
 
         var (trainIdx, valIdx) = ValidationSplit(y, c, options.ValidationFraction, options.Seed, options.Stratified);
-        var xTrain = Rows(x, trainIdx);
-        var yTrain = trainIdx.Select(i => y[i]).ToArray();
         var xVal = Rows(x, valIdx);
         var yVal = valIdx.Select(i => y[i]).ToArray();
 
+        // Strongest λ first, each fit warm-started from the previous solution (same standardisation, same data).
         var order = Enumerable.Range(0, grid.Count).OrderByDescending(i => grid[i]).ToArray();
         var points = new RegularisationPoint[grid.Count];
         var thetas = new double[grid.Count][];
-        double[]? warm = null;
-        foreach (int i in order)
+        using (var part = new Problem(Rows(x, trainIdx), trainIdx.Select(i => y[i]).ToArray(), c))
         {
-            var probe = FitCore(xTrain, yTrain, c, grid[i], options.Solver, warm);
-            warm = probe._theta;
-            thetas[i] = probe._theta;
-            points[i] = new RegularisationPoint(grid[i], probe.Accuracy(xVal, yVal), probe.Solver.Iterations, probe.Solver.Converged);
+            double[]? warm = null;
+            foreach (int i in order)
+            {
+                var probe = part.Fit(grid[i], options.Solver, warm);
+                warm = thetas[i] = probe._theta;
+                points[i] = new RegularisationPoint(grid[i], probe.Accuracy(xVal, yVal), probe.Solver.Iterations, probe.Solver.Converged);
+            }
         }
         // Best validation accuracy; ties → larger λ (the simpler model).
         int best = order.OrderByDescending(i => points[i].ValTop1).ThenByDescending(i => grid[i]).First();
-        var final = FitCore(x, y, c, grid[best], options.Solver, thetas[best]);
+        using var full = new Problem(x, y, c);
+        var final = full.Fit(grid[best], options.Solver, thetas[best]);
         return new LinearProbe(final._mean, final._invStd, final._theta, c, grid[best], final.Solver, points, y.Length, valIdx.Length);
     }
 
@@ -97,11 +100,12 @@ public sealed class LinearProbe
     public static LinearProbe FitFixed(Tensor features, Tensor labels, double regularisation, LinearProbeOptions? options = null)
     {
         options = (options ?? new LinearProbeOptions()).Validate();
-        if (!(regularisation >= 0) || !double.IsFinite(regularisation))
-            throw new ArgumentException($"regularisation must be finite and ≥ 0, got {regularisation}", nameof(regularisation));
+        if (!(regularisation > 0) || !double.IsFinite(regularisation))
+            throw new ArgumentException($"regularisation must be a finite number > 0, got {regularisation}", nameof(regularisation));
         var (x, y) = ReadData(features, labels, nameof(features), nameof(labels));
         int c = ResolveClasses(options.NumClasses, y, nameof(labels));
-        return FitCore(x, y, c, regularisation, options.Solver, warmStart: null);
+        using var problem = new Problem(x, y, c);
+        return problem.Fit(regularisation, options.Solver, warmStart: null);
     }
 
     /// <summary>
@@ -116,7 +120,7 @@ public sealed class LinearProbe
         options ??= new LinearProbeOptions();
         if (options.NumClasses is null)
         {
-            long maxLabel = Math.Max(trainLabels.max().item<long>(), testLabels.max().item<long>());
+            long maxLabel = Math.Max(MaxLabel(trainLabels, nameof(trainLabels)), MaxLabel(testLabels, nameof(testLabels)));
             options = options with { NumClasses = (int)Math.Max(2, maxLabel + 1) };
         }
         var probe = Fit(trainFeatures, trainLabels, options);
@@ -171,40 +175,60 @@ public sealed class LinearProbe
     // Core (row-major managed matrices: x is double[n][], standardisation and scoring in managed code; the loss and
     // gradient in libtorch float64)
 
-    private static LinearProbe FitCore(Matrix x, long[] y, int c, double lambda, LbfgsOptions solver, double[]? warmStart)
+    /// <summary>
+    /// One training set, standardised once (mean and population std per dimension; constant dimensions are only
+    /// centred), with its loss ready for fits at any λ.
+    /// </summary>
+    private sealed class Problem : IDisposable
     {
-        int n = x.Rows, d = x.Cols;
-        var mean = new double[d];
-        var invStd = new double[d];
-        for (int i = 0; i < n; i++)
+        private readonly double[] _mean;
+        private readonly double[] _invStd;
+        private readonly SoftmaxObjective _objective;
+        private readonly int _classes;
+        private readonly int _count;
+
+        public Problem(Matrix x, long[] y, int classes)
         {
-            var row = x.Row(i);
-            for (int j = 0; j < d; j++) mean[j] += row[j];
-        }
-        for (int j = 0; j < d; j++) mean[j] /= n;
-        var sq = new double[d];
-        for (int i = 0; i < n; i++)
-        {
-            var row = x.Row(i);
+            int n = x.Rows, d = x.Cols;
+            _mean = new double[d];
+            _invStd = new double[d];
+            for (int i = 0; i < n; i++)
+            {
+                var row = x.Row(i);
+                for (int j = 0; j < d; j++) _mean[j] += row[j];
+            }
+            for (int j = 0; j < d; j++) _mean[j] /= n;
+            var sq = new double[d];
+            for (int i = 0; i < n; i++)
+            {
+                var row = x.Row(i);
+                for (int j = 0; j < d; j++)
+                {
+                    double z = row[j] - _mean[j];
+                    sq[j] += z * z;
+                }
+            }
             for (int j = 0; j < d; j++)
             {
-                double z = row[j] - mean[j];
-                sq[j] += z * z;
+                double std = Math.Sqrt(sq[j] / n);
+                _invStd[j] = std > 1e-12 ? 1.0 / std : 1.0;
             }
-        }
-        for (int j = 0; j < d; j++)
-        {
-            double std = Math.Sqrt(sq[j] / n);
-            invStd[j] = std > 1e-12 ? 1.0 / std : 1.0;   // constant feature: leave it centred at 0
+            using var scope = NewDisposeScope();
+            var xs = x.ToTensor().sub_(tensor(_mean, dtype: float64)).mul_(tensor(_invStd, dtype: float64));
+            _objective = new SoftmaxObjective(xs, tensor(y, dtype: int64), classes, lambda: 0);
+            _classes = classes;
+            _count = n;
         }
 
-        using var scope = NewDisposeScope();
-        var xs = x.ToTensor().sub_(tensor(mean, dtype: float64)).mul_(tensor(invStd, dtype: float64));
-        var yt = tensor(y, dtype: int64);
-        using var objective = new SoftmaxObjective(xs, yt, c, lambda);
-        var theta0 = warmStart is { } w && w.Length == objective.ParameterCount ? w : new double[objective.ParameterCount];
-        var result = new Lbfgs(solver).Minimize(objective.Evaluate, theta0);
-        return new LinearProbe(mean, invStd, result.X, c, lambda, result, [], n, 0);
+        public LinearProbe Fit(double lambda, LbfgsOptions solver, double[]? warmStart)
+        {
+            _objective.Lambda = lambda;
+            var theta0 = warmStart is { } w && w.Length == _objective.ParameterCount ? w : new double[_objective.ParameterCount];
+            var result = new Lbfgs(solver).Minimize(_objective.Evaluate, theta0);
+            return new LinearProbe(_mean, _invStd, result.X, _classes, lambda, result, [], _count, 0);
+        }
+
+        public void Dispose() => _objective.Dispose();
     }
 
     private double[] LogitsCore(Matrix x)
@@ -292,6 +316,18 @@ public sealed class LinearProbe
         foreach (var v in arr)
             if (v < 0) throw new ArgumentException($"{labelsName}: class indices must be ≥ 0, got {v}", labelsName);
         return (x, arr);
+    }
+
+    /// <summary>The largest label of an integer label tensor [n] (n ≥ 1), with a clear error for anything else.</summary>
+    internal static long MaxLabel(Tensor labels, string name)
+    {
+        ArgumentNullException.ThrowIfNull(labels, name);
+        if (labels.dim() != 1 || labels.shape[0] == 0)
+            throw new ArgumentException($"{name} must be a non-empty [n] tensor, got [{string.Join(", ", labels.shape)}]", name);
+        if (labels.is_floating_point() || labels.dtype == ScalarType.Bool)
+            throw new ArgumentException($"{name} must hold integer class indices, got {labels.dtype}", name);
+        using var max = labels.max();
+        return max.to(int64).item<long>();
     }
 
     private static int ResolveClasses(int? numClasses, long[] y, string labelsName)

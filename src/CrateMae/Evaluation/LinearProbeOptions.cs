@@ -44,8 +44,8 @@ public sealed record LinearProbeOptions
         if (RegularisationGrid is null || RegularisationGrid.Count == 0)
             throw new ArgumentException("linear probe regularisation_grid must hold at least one value");
         foreach (var r in RegularisationGrid)
-            if (!(r >= 0) || !double.IsFinite(r))
-                throw new ArgumentException($"linear probe regularisation_grid values must be finite and ≥ 0, got {r}");
+            if (!(r > 0) || !double.IsFinite(r))
+                throw new ArgumentException($"linear probe regularisation_grid values must be finite and > 0 (the objective must stay strongly convex), got {r}");
         if (RegularisationGrid.Count > 1 && !(ValidationFraction > 0 && ValidationFraction < 1))
             throw new ArgumentException($"linear probe validation_fraction must be in (0, 1), got {ValidationFraction}");
         if (NumClasses is < 2)

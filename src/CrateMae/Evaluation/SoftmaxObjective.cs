@@ -17,10 +17,10 @@ internal sealed class SoftmaxObjective : IDisposable
     private readonly Tensor _xt;         // [D, n] float64, standardised, contiguous
     private readonly Tensor _y;          // [1, n] int64
     private readonly Tensor _minusOnes;  // [1, n] float64
-    private readonly double _lambda;
 
     /// <param name="x">Standardised features [n, D] float64 on the CPU (copied, transposed).</param>
     /// <param name="y">Labels [n] int64 in [0, C).</param>
+    /// <param name="lambda">Initial L2 strength λ (see <see cref="Lambda"/>).</param>
     public SoftmaxObjective(Tensor x, Tensor y, int numClasses, double lambda)
     {
         _xt = x.t().contiguous().DetachFromDisposeScope();
@@ -29,8 +29,11 @@ internal sealed class SoftmaxObjective : IDisposable
         NumClasses = numClasses;
         FeatureDim = (int)x.shape[1];
         Count = x.shape[0];
-        _lambda = lambda;
+        Lambda = lambda;
     }
+
+    /// <summary>The L2 strength λ; may be changed between minimisations (the data stay).</summary>
+    public double Lambda { get; set; }
 
     public int NumClasses { get; }
     public int FeatureDim { get; }
@@ -50,11 +53,11 @@ internal sealed class SoftmaxObjective : IDisposable
         double loss = (lse.sum().item<double>() - logits.gather(0, _y).sum().item<double>()) / n;
         double wNormSq = w.square().sum().item<double>();
         var residual = logits.sub_(lse).exp_().scatter_add_(0, _y, _minusOnes); // softmax − onehot, [C, n]
-        var gw = _xt.mm(residual.t().contiguous()).div_(n).add_(w, alpha: _lambda);   // [D, C]
+        var gw = _xt.mm(residual.t().contiguous()).div_(n).add_(w, alpha: Lambda);   // [D, C]
         var gb = residual.sum(dim: 1).div_(n);                                   // [C]
         var g = cat([gw.flatten(), gb], 0).contiguous();
         MemoryMarshal.Cast<byte, double>(g.bytes).CopyTo(gradient);
-        return loss + 0.5 * _lambda * wNormSq;
+        return loss + 0.5 * Lambda * wNormSq;
     }
 
     public void Dispose()

@@ -127,10 +127,14 @@ public sealed class LinearProbeTests(ITestOutputHelper output)
         Assert.Contains("validation_fraction", e1.Message);
         var e2 = Assert.Throws<ArgumentException>(() => LinearProbe.Fit(x, y, new LinearProbeOptions { RegularisationGrid = [] }));
         Assert.Contains("regularisation_grid", e2.Message);
+        var e2b = Assert.Throws<ArgumentException>(() => LinearProbe.Fit(x, y, new LinearProbeOptions { RegularisationGrid = [0.0, 1e-3] }));
+        Assert.Contains("> 0", e2b.Message);
         var e3 = Assert.Throws<ArgumentException>(() => LinearProbe.Fit(x, y[..5]));
         Assert.Contains("labels", e3.Message);
         var e4 = Assert.Throws<ArgumentException>(() => LinearProbe.Fit(x, y, new LinearProbeOptions { NumClasses = 2 }));
         Assert.Contains("num_classes", e4.Message);
+        var e5 = Assert.Throws<ArgumentException>(() => LinearProbe.Evaluate(x, y.to(float32), x, y, "m", Pooling.Cls));
+        Assert.Equal("trainLabels", e5.ParamName);
     }
 
     [Fact]
