@@ -1,0 +1,112 @@
+using CrateMae.Evaluation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CrateMae.Tests.Evaluation;
+
+[Collection(EvaluationTestCollection.Name)]
+public sealed class FeatureExtractorTests
+{
+    private static IEnumerable<(Tensor Images, Tensor Labels)> Batches(Tensor images, Tensor labels, int batchSize)
+    {
+        for (int i = 0; i < images.shape[0]; i += batchSize)
+        {
+            int end = (int)Math.Min(images.shape[0], i + batchSize);
+            yield return (images[i..end].clone(), labels[i..end].to(int32));   // fresh tensors, as a loader would make
+        }
+    }
+
+    [Theory]
+    [InlineData(Pooling.Cls)]
+    [InlineData(Pooling.Mean)]
+    public void GivenBatches_WhenExtracting_ThenFeaturesEqualThePooledForwardFeaturesInOrder(Pooling pooling)
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create();
+        var (images, labels) = TinyModels.HalvesImages(10, seed: 1);
+
+        var (features, y) = FeatureExtractor.Extract(model, Batches(images, labels, 4), pooling);
+
+        Tensor expected;
+        using (no_grad())
+        {
+            var tokens = model.ForwardFeatures(images);
+            expected = pooling == Pooling.Cls ? tokens[.., 0] : tokens[.., 1..].mean([1]);
+        }
+        Assert.Equal([10L, 16L], features.shape);
+        Assert.Equal(ScalarType.Float32, features.dtype);
+        Assert.Equal(ScalarType.Int64, y.dtype);
+        Assert.True(features.allclose(expected, rtol: 1e-5, atol: 1e-6));
+        Assert.True(y.eq(labels).all().item<bool>());
+        Assert.False(features.requires_grad);
+    }
+
+    [Fact]
+    public void GivenAnEnumeratorThatCreatesTensors_WhenExtracting_ThenOnlyTheTwoResultTensorsStayAlive()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create();
+        var (images, labels) = TinyModels.HalvesImages(12, seed: 2);
+        // Warm-up so lazily created module state does not count.
+        var warm = FeatureExtractor.Extract(model, Batches(images, labels, 4), Pooling.Mean);
+        warm.Features.Dispose();
+        warm.Labels.Dispose();
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        var (features, y) = FeatureExtractor.Extract(model, Batches(images, labels, 4), Pooling.Mean);
+
+        Assert.Equal(before + 2, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        features.Dispose();
+        y.Dispose();
+    }
+
+    [Fact]
+    public void GivenAModelInTrainingMode_WhenExtracting_ThenItRunsInEvalModeAndTheFlagIsRestored()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create();
+        model.train();
+        var (images, labels) = TinyModels.HalvesImages(4, seed: 3);
+
+        FeatureExtractor.Extract(model, Batches(images, labels, 4), Pooling.Cls);
+
+        Assert.True(model.training);
+    }
+
+    [Fact]
+    public void GivenADeviceOtherThanTheModels_WhenExtracting_ThenTheErrorNamesTheDevice()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create();
+        var (images, labels) = TinyModels.HalvesImages(4, seed: 3);
+
+        var e = Assert.Throws<ArgumentException>(() =>
+            FeatureExtractor.Extract(model, Batches(images, labels, 4), Pooling.Cls, new Device(DeviceType.CUDA, 0)));
+        Assert.Equal("device", e.ParamName);
+    }
+
+    [Fact]
+    public void GivenMismatchedLabels_WhenExtracting_ThenTheErrorNamesTheBatch()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create();
+        var (images, labels) = TinyModels.HalvesImages(4, seed: 3);
+        (Tensor, Tensor)[] batches = [(images, labels[..3])];
+
+        var e = Assert.Throws<ArgumentException>(() => FeatureExtractor.Extract(model, batches, Pooling.Cls));
+        Assert.Contains("batch 0", e.Message);
+    }
+
+    [Fact]
+    public void GivenImages_WhenTakingRawPixels_ThenFeaturesAreTheFlattenedImages()
+    {
+        using var scope = NewDisposeScope();
+        var (images, labels) = TinyModels.HalvesImages(7, seed: 4);
+
+        var (features, y) = RawPixelFeatures.Extract(Batches(images, labels, 3));
+
+        Assert.Equal([7L, 64L], features.shape);
+        Assert.True(features.eq(images.reshape(7, 64)).all().item<bool>());
+        Assert.True(y.eq(labels).all().item<bool>());
+    }
+}
