@@ -108,7 +108,7 @@ public sealed class Pretrainer
 
         void SaveLast()
         {
-            Checkpoint.Save(_run.LastCheckpoint, model, optimizer, Position(), _options);
+            Checkpoint.Save(_run.LastCheckpoint, model, optimizer, Position(), _options, _artifacts.CheckpointMetadata);
             lastCheckpoint = _run.LastCheckpoint;
             lastCheckpointTime = clock.Elapsed;
         }
@@ -205,7 +205,7 @@ public sealed class Pretrainer
         string? exported = null;
         if (finished)
         {
-            Checkpoint.Save(_run.FinalCheckpoint, model, null, Position(finished: true), _options);
+            Checkpoint.Save(_run.FinalCheckpoint, model, null, Position(finished: true), _options, _artifacts.CheckpointMetadata);
             lastCheckpoint = _run.FinalCheckpoint;
             using (var cpu = NewDisposeScope())
                 PyTorchFile.SaveStateDict(_run.ExportedPth, model.OrderedStateDict().Select(kv => (kv.Key, kv.Value.detach().cpu())).ToList());
