@@ -1,4 +1,3 @@
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace CrateMae.Cli;
@@ -16,9 +15,10 @@ public static class CliErrors
         catch (Exception e)
         {
             var root = Unwrap(e);
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-            console.MarkupLineInterpolated($"[red]error:[/] {OneLine(root.Message)}");
-            if (verbose) console.WriteLine(e.ToString());
+            // Plain text, never wrapped: one line a user (or a script) can read and grep.
+            bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+            Console.Error.WriteLine((color ? "\u001b[31merror:\u001b[0m " : "error: ") + OneLine(root.Message));
+            if (verbose) Console.Error.WriteLine(e.ToString());
             return root switch
             {
                 CommandParseException or CommandRuntimeException or ArgumentException => 2,
