@@ -116,3 +116,11 @@ public class ImageSelectionSettings : AnalysisSettings
     /// <summary>--out, or NAME in the default analysis folder.</summary>
     public string OutputPath(string name) => Path.GetFullPath(Out ?? Path.Combine(DefaultFolder(), name));
 }
+
+/// <summary>Image selection plus --layer (attention, pca).</summary>
+public class LayerImageSettings : ImageSelectionSettings
+{
+    [CommandOption("--layer <L>")]
+    [Description("Encoder block, 0-based (0 … depth−1; default the last).")]
+    public int? Layer { get; init; }
+}

@@ -13,12 +13,8 @@ namespace CrateMae.Cli.Commands;
 /// </summary>
 public sealed class AttentionCommand : Command<AttentionCommand.Settings>
 {
-    public sealed class Settings : ImageSelectionSettings
+    public sealed class Settings : LayerImageSettings
     {
-        [CommandOption("--layer <L>")]
-        [Description("Encoder block, 0-based (0 … depth−1; default the last).")]
-        public int? Layer { get; init; }
-
         [CommandOption("--images <N>")]
         [Description("Dataset images for the foreground ratio (default 256 with dataset images, 0 = none with --image).")]
         public int? Images { get; init; }

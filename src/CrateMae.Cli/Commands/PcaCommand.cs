@@ -13,12 +13,8 @@ namespace CrateMae.Cli.Commands;
 /// </summary>
 public sealed class PcaCommand : Command<PcaCommand.Settings>
 {
-    public sealed class Settings : ImageSelectionSettings
+    public sealed class Settings : LayerImageSettings
     {
-        [CommandOption("--layer <L>")]
-        [Description("Encoder block, 0-based (0 … depth−1; default the last).")]
-        public int? Layer { get; init; }
-
         [CommandOption("--components <K>")]
         [Description("Principal components to fit and show (default 4, at least 3).")]
         public int Components { get; init; } = 4;

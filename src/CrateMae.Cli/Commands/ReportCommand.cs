@@ -75,11 +75,13 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
             notes.Add($"analysis outputs missing and not computed: {e.Message}");
             return;
         }
-        var imageSettings = new PcaCommand.Settings
+        // The image commands' settings for this run and data: dataset images from index 0 (count = command default when null).
+        PcaCommand.Settings Images(int? count) => new()
         {
             Checkpoint = run.Root, Model = s.Model, Data = s.Data, DataDir = s.DataDir, SkipBadImages = s.SkipBadImages,
-            Workers = s.Workers, Limit = s.Limit, Device = s.Device, Index = 0,
+            Workers = s.Workers, Limit = s.Limit, Device = s.Device, Index = 0, Count = count,
         };
+        var imageSettings = Images(null);
         Attempt(notes, "white-box analysis", needAnalysis, () =>
         {
             var file = AnalyzeCommand.Run(imageSettings, run.Root, [], randomInit: true, seed: 0, s.Images, CodingRate.DefaultEpsilon, quiet: s.Json);
@@ -93,12 +95,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
             var done = new List<string>();
             if (needAttention)
             {
-                var shown = new PcaCommand.Settings
-                {
-                    Checkpoint = run.Root, Model = s.Model, Data = s.Data, DataDir = s.DataDir, SkipBadImages = s.SkipBadImages,
-                    Workers = s.Workers, Limit = s.Limit, Device = s.Device, Index = 0, Count = 4,
-                };
-                AttentionCommand.Run(shown, loaded, null, s.Images, randomInit: true, seed: 0, Path.Combine(folder, RunReport.AttentionPng));
+                AttentionCommand.Run(Images(4), loaded, null, s.Images, randomInit: true, seed: 0, Path.Combine(folder, RunReport.AttentionPng));
                 done.Add($"attention maps (4 test images, foreground ratio over {s.Images})");
             }
             if (needPca)

@@ -36,41 +36,24 @@ public sealed record AnalysisFile(
     /// <summary>File name inside an analysis folder.</summary>
     public const string FileName = "analysis.json";
 
-    private static readonly JsonSerializerOptions Options = new()
-    {
-        WriteIndented = true,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        RespectRequiredConstructorParameters = true,
-        RespectNullableAnnotations = true,
-    };
-
     /// <summary>The series as plot lines.</summary>
     public IReadOnlyList<ReportSeries> ToPlotSeries() => Series.Select(s => new ReportSeries(s.Name, s.Report)).ToArray();
 
     /// <summary>Indented JSON in the documented field order.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, Options);
+    public string ToJson() => JsonSerializer.Serialize(this, StrictJson.Options);
 
     /// <summary>Parses <see cref="ToJson"/> output.</summary>
     /// <exception cref="ArgumentException">Not a valid analysis file, or another schema version.</exception>
     public static AnalysisFile FromJson(string json, string source = AnalysisFile.FileName)
     {
-        ArgumentNullException.ThrowIfNull(json);
-        AnalysisFile? file;
-        try
-        {
-            file = JsonSerializer.Deserialize<AnalysisFile>(json, Options);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException($"{source}: not a valid analysis file ({e.Message})", e);
-        }
-        if (file?.Series is null || file.Data is null || file.TokenPath is null)
+        var file = StrictJson.Parse<AnalysisFile>(json, source, "analysis file");
+        if (file.Series is null || file.Data is null || file.TokenPath is null)
             throw new ArgumentException($"{source}: missing fields (data, path and series are required)");
         if (file.SchemaVersion != CurrentSchema)
             throw new ArgumentException($"{source}: schema_version {file.SchemaVersion}, this program reads {CurrentSchema}");
         // Re-validate every nested report (layer order) through the report's own reader.
         foreach (var s in file.Series)
-            WhiteBoxReport.FromJson(JsonSerializer.Serialize(s.Report, Options), $"{source} (series '{s.Name}')");
+            WhiteBoxReport.FromJson(JsonSerializer.Serialize(s.Report, StrictJson.Options), $"{source} (series '{s.Name}')");
         return file;
     }
 

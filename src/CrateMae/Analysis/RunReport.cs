@@ -167,7 +167,8 @@ public static class RunReport
         foreach (var f in shown)
             sb.Append(Figure(f, $"{Path.GetFileNameWithoutExtension(f)} (fixed test images): original | masked | reconstruction | reconstruction + visible patches"));
         sb.Append("</div>\n");
-        if (files.Count > 2) sb.Append("<p>").Append(files.Count - 2).Append(" intermediate epochs are in <code>reconstructions/</code>.</p>\n");
+        if (files.Count > 2)
+            sb.Append("<p>").Append(files.Count - 2).Append(files.Count == 3 ? " intermediate epoch is" : " intermediate epochs are").Append(" in <code>reconstructions/</code>.</p>\n");
         return sb.ToString();
     }
 
@@ -224,7 +225,7 @@ public static class RunReport
                 : $"cls-token attention of every head of encoder block {summary.Layer} (0-based; {summary.Heads} heads, {summary.Grid[0]}×{summary.Grid[1]} patches) on the unmasked path, each map min–max normalised (jet: blue = low, red = high), and the head mean."));
         else sb.Append(Missing($"{AnalysisFolder}/{AttentionPng}", how));
         if (summary is null) return sb.Append(Missing($"{AnalysisFolder}/{AttentionJson}", how)).ToString();
-        sb.Append("<p>Foreground ratio = (share of cls attention on foreground patches) / (share of foreground patches); foreground = patches with a pixel that differs from the image's border colour. 1 = no preference, &gt; 1 = attention finds the object.</p>\n");
+        sb.Append("<p>Foreground ratio = (share of cls attention on foreground patches) / (share of foreground patches); foreground = patches with a pixel that differs from the image's border colour. 1 = no preference, &gt; 1 = attention concentrates on the object, &lt; 1 = on the background (either way far from 1 means the map separates object and background).</p>\n");
         sb.Append("<table>\n<tr><th class=\"k\">images</th><th>ratio (head mean)</th><th>std</th><th>images used</th><th>skipped</th><th>foreground share</th><th>per head</th></tr>\n");
         void Row(string what, ForegroundSummary? r)
         {
