@@ -89,7 +89,7 @@ public class ImageSelectionSettings : AnalysisSettings
     public int? Count { get; init; }
 
     [CommandOption("--out <FILE>")]
-    [Description("Output PNG (default: in the analysis folder, see --help of analyze).")]
+    [Description("Output PNG; a .json summary is written beside it (default: in RUN/analysis/ for a run folder, FILE-analysis/ beside a checkpoint file).")]
     public string? Out { get; init; }
 
     /// <summary>Dataset images shown when --count is not given.</summary>

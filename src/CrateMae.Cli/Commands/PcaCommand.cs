@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.Text.Json;
 using CrateMae.Analysis;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -39,11 +38,10 @@ public sealed class PcaCommand : Command<PcaCommand.Settings>
         using var batch = s.LoadImages(loaded);
         var figure = s.OutputPath("pca.png");
         var summary = PcaFigure.Save(figure, new LayerProbe(loaded.Model), batch, layer, s.Components, s.FirstComponent, s.ForegroundOnly);
-        var json = JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true });
-        AtomicFile.WriteAllText(Path.ChangeExtension(figure, ".json"), json + "\n");
+        summary.Save(Path.ChangeExtension(figure, ".json"));
         if (s.Json)
         {
-            Console.WriteLine(json);
+            Console.WriteLine(summary.ToJson());
             return 0;
         }
         AnsiConsole.MarkupLineInterpolated(

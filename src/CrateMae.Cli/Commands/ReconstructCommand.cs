@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.Text.Json;
 using CrateMae.Analysis;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -36,9 +35,10 @@ public sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         using var batch = s.LoadImages(loaded);
         var figure = s.OutputPath("reconstruction.png");
         var summary = ReconstructionFigure.Save(figure, loaded.Model, batch, s.MaskRatio, s.Seed);
+        summary.Save(Path.ChangeExtension(figure, ".json"));
         if (s.Json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(summary.ToJson());
             return 0;
         }
         AnsiConsole.MarkupLineInterpolated($"{batch.Count} images, {s.MaskRatio:P0} masked (seed {s.Seed}): masked-patch loss [bold]{summary.Loss:F4}[/]");

@@ -103,8 +103,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
                 using var batch = imageSettings.LoadImages(loaded);
                 var layer = loaded.Model.Config.Depth - 1;
                 var summary = PcaFigure.Save(Path.Combine(folder, RunReport.PcaPng), new LayerProbe(loaded.Model), batch, layer);
-                AtomicFile.WriteAllText(Path.Combine(folder, RunReport.PcaJson),
-                    System.Text.Json.JsonSerializer.Serialize(summary, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+                summary.Save(Path.Combine(folder, RunReport.PcaJson));
                 done.Add($"PCA ({batch.Count} test images)");
             }
             return "computed for this report: " + string.Join(", ", done);

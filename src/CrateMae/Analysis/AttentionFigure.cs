@@ -36,7 +36,8 @@ public sealed record AttentionSummary(
     [property: JsonPropertyName("dataset_ratio")] ForegroundSummary? DatasetRatio,
     [property: JsonPropertyName("random_init_ratio")] ForegroundSummary? RandomInitRatio)
 {
-    private static readonly JsonSerializerOptions Options = new()
+    /// <summary>Options of the summary files: indented, NaN allowed (as "NaN").</summary>
+    internal static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,

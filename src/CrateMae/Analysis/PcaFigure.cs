@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
@@ -18,7 +19,14 @@ public sealed record PcaSummary(
     [property: JsonPropertyName("descriptors")] int Descriptors,
     [property: JsonPropertyName("explained_variance_ratio")] IReadOnlyList<double> ExplainedVarianceRatio,
     [property: JsonPropertyName("figure")] string Figure,
-    [property: JsonPropertyName("shown")] IReadOnlyList<string> Shown);
+    [property: JsonPropertyName("shown")] IReadOnlyList<string> Shown)
+{
+    /// <summary>Indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, AttentionSummary.Options);
+
+    /// <summary>Writes <see cref="ToJson"/> atomically.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n");
+}
 
 /// <summary>
 /// <c>crate-mae pca</c> (spec §7.5): PCA of block <c>layer</c>'s patch descriptors (its attention input projection,

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrateMae.Imaging;
 using CrateMae.Training;
@@ -16,7 +17,14 @@ public sealed record ReconstructionSummary(
     [property: JsonPropertyName("seed")] ulong Seed,
     [property: JsonPropertyName("loss")] double Loss,
     [property: JsonPropertyName("figure")] string Figure,
-    [property: JsonPropertyName("shown")] IReadOnlyList<string> Shown);
+    [property: JsonPropertyName("shown")] IReadOnlyList<string> Shown)
+{
+    /// <summary>Indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, AttentionSummary.Options);
+
+    /// <summary>Writes <see cref="ToJson"/> atomically.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n");
+}
 
 /// <summary>
 /// <c>crate-mae reconstruct</c>: the four-panel reconstruction rows of training (original | masked | reconstruction |
