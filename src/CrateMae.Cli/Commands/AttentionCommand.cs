@@ -52,6 +52,11 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
     private static void Ratio(string what, ForegroundSummary? r)
     {
         if (r is null) return;
+        if (r.Images == 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"foreground ratio ({what}): not defined — each of the {r.Skipped} images is all foreground or all background");
+            return;
+        }
         AnsiConsole.MarkupLineInterpolated(
             $"foreground ratio ({what}): [bold]{r.Mean:F3}[/] ± {r.Std:F3} over {r.Images} images ({r.Skipped} skipped; foreground share {r.ForegroundShare:P0}); per head: {string.Join(", ", r.PerHeadMean.Select(v => v.ToString("F2")))}");
     }
