@@ -24,7 +24,7 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
         public string[] Compare { get; init; } = [];
 
         [CommandOption("--random-init")]
-        [Description("Also measure a freshly initialised model of the same config (--seed; seed 0 = the starting weights of a run trained with --seed 0).")]
+        [Description("Also measure a freshly initialised model of the same config (--seed; the same seed gives the same weights).")]
         public bool RandomInit { get; init; }
 
         [CommandOption("--seed <N>")]
@@ -114,25 +114,17 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
     private static void Print(AnalysisFile file)
     {
         AnsiConsole.MarkupLineInterpolated($"[bold]{file.Images}[/] images of [bold]{file.Data}[/], unmasked path; mean ± std over images");
-        var table = new Table().AddColumn("layer ℓ");
-        foreach (var s in file.Series)
-        {
-            table.AddColumn(new TableColumn($"Rᶜ · {s.Name}").RightAligned());
-            table.AddColumn(new TableColumn($"ℓ⁰ density · {s.Name}").RightAligned());
-        }
+        Table("coding rate Rᶜ (lower = more compressed)", file, l => $"{l.CodingRateMean:F2} ± {l.CodingRateStd:F2}");
+        Table("ℓ⁰ density of the block output (lower = sparser)", file, l => $"{l.SparsityMean:F3} ± {l.SparsityStd:F3}");
+    }
+
+    private static void Table(string title, AnalysisFile file, Func<LayerStatistics, string> cell)
+    {
+        var table = new Table { Title = new TableTitle(title) }.AddColumn("layer ℓ");
+        foreach (var s in file.Series) table.AddColumn(new TableColumn(Markup.Escape(s.Name)).RightAligned());
         int depth = file.Series.Max(s => s.Report.Layers.Count);
         for (int l = 0; l < depth; l++)
-        {
-            var row = new List<string> { (l + 1).ToString() };
-            foreach (var s in file.Series)
-            {
-                if (l >= s.Report.Layers.Count) { row.Add(""); row.Add(""); continue; }
-                var x = s.Report.Layers[l];
-                row.Add($"{x.CodingRateMean:F2} ± {x.CodingRateStd:F2}");
-                row.Add($"{x.SparsityMean:F3} ± {x.SparsityStd:F3}");
-            }
-            table.AddRow(row.Select(Markup.Escape).ToArray());
-        }
+            table.AddRow([(l + 1).ToString(), .. file.Series.Select(s => l < s.Report.Layers.Count ? cell(s.Report.Layers[l]) : "")]);
         AnsiConsole.Write(table);
     }
 }

@@ -63,3 +63,24 @@ public sealed class AnalysisFileTests
         Assert.Throws<ArgumentException>(() => AnalysisFile.FromJson(json.Replace("\"layer\": 1", "\"layer\": 3")));
     }
 }
+
+public sealed class RandomInitTests
+{
+    [Fact]
+    public void Given_a_seed_When_two_random_init_models_are_built_Then_their_weights_are_equal_and_another_seed_differs()
+    {
+        // Given / When
+        AnalysisTestSupport.Init();
+        var config = AnalysisTestSupport.TinyConfig();
+        using var a = WhiteBoxComparison.RandomInit(config, 3);
+        using var b = WhiteBoxComparison.RandomInit(config, 3);
+        using var c = WhiteBoxComparison.RandomInit(config, 4);
+
+        // Then
+        var sa = a.state_dict();
+        var sb = b.state_dict();
+        var sc = c.state_dict();
+        Assert.All(sa, kv => Assert.True(kv.Value.eq(sb[kv.Key]).all().item<bool>(), $"{kv.Key} differs for the same seed"));
+        Assert.Contains(sa, kv => !kv.Value.eq(sc[kv.Key]).all().item<bool>());
+    }
+}
