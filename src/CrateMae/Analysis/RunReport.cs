@@ -88,6 +88,7 @@ public static class RunReport
         th { background: #f6f8fa; }
         td.k, th.k { text-align: left; font-family: "DejaVu Sans Mono", monospace; }
         td.s { text-align: left; }
+        td.nw { white-space: nowrap; }
         figure { margin: 8px 0 14px 0; }
         figure img { max-width: 100%; height: auto; border: 1px solid #d8dee4; image-rendering: pixelated; }
         figcaption { font-size: 13px; color: #57606a; }
@@ -233,7 +234,7 @@ public static class RunReport
             sb.Append("<tr><td class=\"k\">").Append(E(what)).Append("</td><td")
               .Append(r.Mean > 1 ? " class=\"good\"" : "").Append('>').Append(F(r.Mean, "F3")).Append("</td><td>").Append(F(r.Std, "F3"))
               .Append("</td><td>").Append(r.Images).Append("</td><td>").Append(r.Skipped).Append("</td><td>").Append(F(r.ForegroundShare, "P0"))
-              .Append("</td><td>").Append(E(string.Join(", ", r.PerHeadMean.Select(v => F(v, "F2"))))).Append("</td></tr>\n");
+              .Append("</td><td class=\"nw\">").Append(E(string.Join(", ", r.PerHeadMean.Select(v => F(v, "F2"))))).Append("</td></tr>\n");
         }
         Row("shown images", summary.ShownRatio);
         Row(summary.Data ?? "dataset", summary.DatasetRatio);
