@@ -24,26 +24,11 @@ public static class WhiteBoxComparison
     /// A fresh model of <paramref name="config"/> initialised from <paramref name="seed"/> (the random-init baseline),
     /// in eval mode on <paramref name="device"/>; the same seed gives the same weights.
     /// </summary>
-    /// <remarks>
-    /// TorchSharp 0.107's <c>nn.init.normal_</c>/<c>uniform_</c> ignore their generator argument and draw from the
-    /// global generator (measured: two <c>Generator(0)</c> give different values, while <c>Tensor.uniform_(…, generator)</c>
-    /// repeats), so the model's own seeded initialisation is not reproducible. The global generator is therefore seeded
-    /// for the construction and restored afterwards.
-    /// </remarks>
+    /// <remarks>The model seeds (and restores) the global generator itself: TorchSharp's init ignores generators.</remarks>
     public static MaskedAutoencoder RandomInit(MaeConfig config, ulong seed, torch.Device? device = null)
     {
-        using var saved = torch.get_rng_state();
-        MaskedAutoencoder model;
-        try
-        {
-            torch.manual_seed((long)seed);
-            using var generator = new torch.Generator(seed);
-            model = new MaskedAutoencoder(config, generator);
-        }
-        finally
-        {
-            torch.set_rng_state(saved);
-        }
+        using var generator = new torch.Generator(seed);
+        var model = new MaskedAutoencoder(config, generator);
         if (device is not null) model.to(device);
         model.eval();
         return model;
