@@ -35,6 +35,7 @@ public sealed class FeatureProvider : IDisposable
     private LoadedModel? _loaded;
     private MaeConfig? _config;
     private MaskedAutoencoder? _random;
+    private string? _fingerprint;
 
     public FeatureProvider(EvalSettings settings, Reporter ui, CancellationToken cancellationToken = default)
     {
@@ -142,7 +143,7 @@ public sealed class FeatureProvider : IDisposable
         var key = new FeatureCacheKey
         {
             Source = floor is null ? "checkpoint:" + CheckpointPath : $"random-init:manual_seed={_s.Seed}",
-            Fingerprint = floor is null ? FeatureCache.FileFingerprint(CheckpointPath!) : $"config-sha256:{Sha(config.ToJson())}",
+            Fingerprint = floor is null ? _fingerprint ??= FeatureCache.FileFingerprint(CheckpointPath!) : $"config-sha256:{Sha(config.ToJson())}",
             Config = config.ToJson(),
             Data = request.EffectiveSpec(split),
             Limit = _s.Limit,

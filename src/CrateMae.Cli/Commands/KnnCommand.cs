@@ -10,7 +10,7 @@ public sealed class KnnCommand : Command<KnnCommand.Settings>
 {
     public sealed class Settings : FloorSettings
     {
-        [CommandOption("-k <K>")]
+        [CommandOption("-k|--neighbours <K>")]
         [Description("Neighbours that vote (default 20).")]
         public int K { get; init; } = 20;
 
@@ -20,7 +20,7 @@ public sealed class KnnCommand : Command<KnnCommand.Settings>
 
         public override ValidationResult Validate()
         {
-            if (K < 1) return ValidationResult.Error("--k: expected an integer ≥ 1");
+            if (K < 1) return ValidationResult.Error("-k: expected an integer ≥ 1");
             if (!(Temperature > 0) || !double.IsFinite(Temperature)) return ValidationResult.Error("--temperature: expected a positive number");
             return base.Validate();
         }
@@ -40,7 +40,7 @@ public sealed class KnnCommand : Command<KnnCommand.Settings>
         FeatureEvaluation.Run(s, ui, f =>
         {
             if (s.K > f.TrainX.shape[0])
-                throw new ArgumentException($"--k {s.K}: larger than the {f.TrainX.shape[0]} training images");
+                throw new ArgumentException($"-k {s.K}: larger than the {f.TrainX.shape[0]} training images");
             return KnnClassifier.Evaluate(f.TrainX, f.TrainY, f.TestX, f.TestY, f.Model, f.Pooling, s.K, s.Temperature);
         }, EvalFiles.Knn, cancellationToken);
 }

@@ -180,6 +180,26 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void GivenARegularisationList_WhenProbed_ThenOnlyThoseValuesAreTriedAndABadValueIsNamed()
+    {
+        var s = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16, Reg = "1e-3, 1e-2" };
+        var result = Assert.IsType<LinearProbeResult>(Assert.Single(LinprobeCommand.Run(s, Quiet).Variants).Result);
+        Assert.Equal([1e-3, 1e-2], result.ValCurve.Select(p => p.Reg));
+
+        var bad = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, Reg = "1e-3,-1" };
+        Assert.Contains("--reg", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(bad, Quiet)).Message);
+        var frac = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, ValFraction = 1.5 };
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(frac, Quiet)).Message);
+    }
+
+    [Fact]
+    public void GivenKLargerThanTheTrainingSet_WhenKnnRuns_ThenTheErrorNamesK()
+    {
+        var s = new KnnCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, K = 61 };
+        Assert.Contains("-k 61", Assert.Throws<ArgumentException>(() => KnnCommand.Run(s, Quiet)).Message);
+    }
+
+    [Fact]
     public void GivenTheSameSeed_WhenTheRandomFloorIsCreatedTwice_ThenTheWeightsAreIdentical()
     {
         // TorchSharp 0.107's nn.init.* ignore their generator argument; the floor seeds the global RNG to stay reproducible.
