@@ -20,7 +20,8 @@ public sealed class Reporter
     /// <summary>Where tables and status lines go.</summary>
     public IAnsiConsole Console { get; }
 
-    public void Info(string text) => Console.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
+    /// <summary>A grey status line, printed literally (no markup, no <c>:emoji:</c> codes such as <c>fashion-mnist:train:</c>).</summary>
+    public void Info(string text) => Console.Write(new Text(text + "\n", new Style(Color.Grey)));
 
     /// <summary>Writes the document to stdout (the only thing written there with --json).</summary>
     public void WriteJson(string json) => System.Console.Out.WriteLine(json);
