@@ -24,5 +24,15 @@ app.Configure(config =>
         .WithExample("reconstruct", "--checkpoint", "runs/crate-fmnist", "--image", "shirt.png");
     config.AddCommand<ReportCommand>("report").WithDescription("One self-contained HTML page about a run: config, metrics, loss, reconstructions, analysis, attention, evaluation.")
         .WithExample("report", "runs/crate-fmnist");
+    config.AddCommand<LinprobeCommand>("linprobe").WithDescription("Linear probe (L-BFGS, λ chosen on a validation split) on frozen-encoder features; --floors adds raw pixels and a random-init encoder.")
+        .WithExample("linprobe", "--checkpoint", "runs/crate-fmnist", "--floors");
+    config.AddCommand<KnnCommand>("knn").WithDescription("Weighted cosine k-NN (k = 20, T = 0.07) on the same cached features.")
+        .WithExample("knn", "--checkpoint", "runs/crate-fmnist", "--floors");
+    config.AddCommand<FinetuneCommand>("finetune").WithDescription("Fine-tune the encoder with a linear head (layer decay, label smoothing, warm-up + cosine).")
+        .WithExample("finetune", "--checkpoint", "runs/crate-fmnist", "--epochs", "5");
+    config.AddCommand<EmbedCommand>("embed").WithDescription("Write encoder features (and labels) as NumPy .npy files.")
+        .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "--out", "test.npy");
+    config.AddCommand<CompareCommand>("compare").WithDescription("One markdown + JSON table across pre-training runs and their evaluations.")
+        .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "--out", "comparison.md");
 });
 return CliErrors.Run(() => app.Run(args), args);
