@@ -30,6 +30,22 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>The id of the process that created temporary file <paramref name="tempPath"/> (<c>.NAME.PID.ID.tmp</c>), if the name has one.</summary>
+    public static int? OwnerProcessId(string tempPath)
+    {
+        var parts = Path.GetFileName(tempPath).Split('.');
+        // "", NAME parts…, PID, ID, "tmp"
+        return parts.Length >= 5 && parts[^1] == "tmp" && int.TryParse(parts[^3], out var pid) ? pid : null;
+    }
+
+    /// <summary>Copies <paramref name="source"/> to <paramref name="destination"/> atomically (the destination is either the old file or a full copy).</summary>
+    public static void Copy(string source, string destination) =>
+        Write(destination, fs =>
+        {
+            using var src = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            src.CopyTo(fs);
+        });
+
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();

@@ -37,7 +37,15 @@ public static class Checkpoint
         if (state is not null) meta["state"] = JsonSerializer.Serialize(state, Json);
         if (options is not null) meta["options"] = JsonSerializer.Serialize(options, Json);
         if (extra is not null) foreach (var (k, v) in extra) meta[k] = v;
-        Safetensors.Save(path, tensors, meta);
+        try
+        {
+            Safetensors.Save(path, tensors, meta);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"could not write checkpoint {path} ({e.Message.TrimEnd('.')}); " +
+                                  (File.Exists(path) ? "the previous version of that file is unchanged" : "nothing was written"), e);
+        }
     }
 
     /// <summary>A loaded checkpoint: the config, model weights, optimizer tensors and metadata.</summary>
@@ -71,6 +79,18 @@ public static class Checkpoint
         public void Dispose() => _owner.Dispose();
     }
 
+    private static T Parse<T>(string json, string path, string key) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, Json) ?? throw new InvalidDataException($"{path}: checkpoint metadata '{key}' is null");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: checkpoint metadata '{key}' is not valid ({e.Message})", e);
+        }
+    }
+
     public static Contents Load(string path)
     {
         var content = Safetensors.Load(path);
@@ -82,8 +102,10 @@ public static class Checkpoint
             if (!meta.TryGetValue("config", out var cfgJson))
                 throw new InvalidDataException($"{path}: checkpoint has no model config");
             var config = MaeConfig.FromJson(cfgJson, path + " (config)");
-            TrainingState? state = meta.TryGetValue("state", out var s) ? JsonSerializer.Deserialize<TrainingState>(s, Json) : null;
-            PretrainOptions? options = meta.TryGetValue("options", out var o) ? JsonSerializer.Deserialize<PretrainOptions>(o, Json) : null;
+            var state = meta.TryGetValue("state", out var s) ? Parse<TrainingState>(s, path, "state") : null;
+            var options = meta.TryGetValue("options", out var o) ? Parse<PretrainOptions>(o, path, "options") : null;
+            if (state is not null && (state.Epoch < 0 || state.StepInEpoch < 0 || state.GlobalStep < 0 || state.OptimizerSteps is null))
+                throw new InvalidDataException($"{path}: checkpoint metadata 'state' has a negative position or no optimizer steps");
             var model = content.Tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal))
                 .Select(t => (t.Key["model.".Length..], t.Value)).ToList();
             var optim = content.Tensors.Where(t => t.Key.StartsWith("optim.", StringComparison.Ordinal))

@@ -50,6 +50,8 @@ public sealed class Pretrainer
         Directory.CreateDirectory(_run.Root);
         Directory.CreateDirectory(_run.Reconstructions);
         Directory.CreateDirectory(_run.Checkpoints);
+        int stale = _run.RemoveStaleTemporaryFiles();
+        if (stale > 0) Message?.Invoke($"removed {stale} temporary file(s) left by an interrupted write");
 
         random.manual_seed(_options.Seed);
         using var model = new MaskedAutoencoder(_config, new Generator((ulong)_options.Seed));
@@ -60,12 +62,17 @@ public sealed class Pretrainer
 
         if (resumeFrom is not null)
         {
-            var path = RunFolder.ResolveCheckpoint(resumeFrom);
+            var path = RunFolder.ResolveResume(resumeFrom);
             using var ckpt = Checkpoint.Load(path);
             if (ckpt.Config with { Name = "" } != _config with { Name = "" })
                 throw new ArgumentException($"--resume {path}: the checkpoint's model config differs from --model '{_config.Name}'");
             StateDictLoader.LoadInto(model, ckpt.ModelTensors, path);
             state = ckpt.State ?? throw new InvalidDataException($"{path}: checkpoint has no training state to resume from");
+            if (state.StepInEpoch > _train.StepsPerEpoch)
+                throw new ArgumentException($"--resume {path}: the checkpoint stopped at step {state.StepInEpoch} of epoch {state.Epoch + 1}, " +
+                                            $"but the data now gives only {_train.StepsPerEpoch} steps per epoch (changed --batch-size, --limit or dataset?)");
+            if (ckpt.OptimizerTensors.Count == 0 && state.Epoch < _options.Epochs)
+                Message?.Invoke($"note: {path} holds no optimizer state; continuing with fresh AdamW moments");
             optimizer.LoadState(ckpt.OptimizerTensors, state.OptimizerSteps, path);
             if (state.Seed != _options.Seed)
                 Message?.Invoke($"note: resuming with --seed {_options.Seed}, the checkpoint used {state.Seed}; the data order will differ");
@@ -91,7 +98,7 @@ public sealed class Pretrainer
         double wallBefore = state.WallSeconds;
         long stepsThisSession = 0;
         var lastCheckpointTime = clock.Elapsed;
-        string? lastCheckpoint = resumeFrom is null ? null : RunFolder.ResolveCheckpoint(resumeFrom);
+        string? lastCheckpoint = resumeFrom is null ? null : RunFolder.ResolveResume(resumeFrom);
         bool interrupted = false;
 
         int epoch = state.Epoch;
@@ -113,81 +120,99 @@ public sealed class Pretrainer
             lastCheckpointTime = clock.Elapsed;
         }
 
-        model.train();
-        while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
+        try
         {
-            var epochClock = Stopwatch.StartNew();
-            double epochLossSum = 0;
-            int epochLossCount = 0;
-            // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
-            foreach (var (images, labels) in _train.Epoch(epoch, stepInEpoch, CancellationToken.None))
+            model.train();
+            while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
             {
-                using (images)
-                using (labels)
-                using (var scope = NewDisposeScope())
+                var epochClock = Stopwatch.StartNew();
+                double epochLossSum = 0;
+                int epochLossCount = 0;
+                // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
+                foreach (var (images, labels) in GuardData(_train.Epoch(epoch, stepInEpoch, CancellationToken.None)))
                 {
-                    double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
-                    double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
-                    if (!double.IsFinite(loss))
+                    using (images)
+                    using (labels)
+                    using (var scope = NewDisposeScope())
                     {
-                        throw new TrainingDivergedException(
-                            $"loss became {loss} at epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}); " +
-                            (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") +
-                            ". Lower --blr, add --clip-grad, or check the input data for NaN/Inf.");
+                        if (!isfinite(images).all().item<bool>())
+                            throw new TrainingDataException(new InvalidDataException(
+                                $"the training batch of epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}) contains NaN or Inf"));
+                        double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
+                        double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
+                        if (!double.IsFinite(loss))
+                        {
+                            throw new TrainingDivergedException(
+                                $"loss became {loss} at epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}); " +
+                                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") +
+                                ". Lower --blr, add --clip-grad, or check the input data for NaN/Inf.");
+                        }
+                        stepInEpoch++;
+                        globalStep++;
+                        stepsThisSession++;
+                        epochLossSum += loss;
+                        epochLossCount++;
+                        lastTrain = loss;
+                        windowImages += images.shape[0];
+                        double ips = windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
+                        if (globalStep % _options.LogEvery == 0)
+                        {
+                            metrics.Write(new { type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2) });
+                            windowClock.Restart();
+                            windowImages = 0;
+                        }
+                        var elapsed = clock.Elapsed;
+                        double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
+                        Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
+                            totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
                     }
-                    stepInEpoch++;
-                    globalStep++;
-                    stepsThisSession++;
-                    epochLossSum += loss;
-                    epochLossCount++;
-                    lastTrain = loss;
-                    windowImages += images.shape[0];
-                    double ips = windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
-                    if (globalStep % _options.LogEvery == 0)
-                    {
-                        metrics.Write(new { type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2) });
-                        windowClock.Restart();
-                        windowImages = 0;
-                    }
-                    var elapsed = clock.Elapsed;
-                    double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
-                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
-                        totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
+
+                    bool atBoundary = stepInEpoch % _options.AccumIter == 0;
+                    if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
+                    if (globalStep >= totalSteps) break;
+                    if (atBoundary && _options.CheckpointMinutes > 0 &&
+                        (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
+                        SaveLast();
+                }
+                if (stepInEpoch < stepsPerEpoch)
+                {
+                    // Cancelled (possibly while the loader was waiting) or --max-steps reached mid-epoch.
+                    interrupted = cancellationToken.IsCancellationRequested;
+                    break;
                 }
 
-                bool atBoundary = stepInEpoch % _options.AccumIter == 0;
-                if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
-                if (globalStep >= totalSteps) break;
-                if (atBoundary && _options.CheckpointMinutes > 0 &&
-                    (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
-                    SaveLast();
+                // The epoch is complete: test loss, reconstructions, loss plot, checkpoints.
+                epoch++;
+                stepInEpoch = 0;
+                lastTest = _test is null ? null : EvaluateTestLoss(model);
+                model.train();
+                double trainLoss = epochLossSum / Math.Max(1, epochLossCount);
+                metrics.Write(new
+                {
+                    type = "epoch", epoch, step = globalStep, train_loss = trainLoss, test_loss = lastTest,
+                    lr = schedule.At(epoch), seconds = Math.Round(epochClock.Elapsed.TotalSeconds, 2),
+                });
+                if (_test is not null) _artifacts.WriteReconstructions(_run.ReconstructionPng(epoch), model, _test, _options);
+                _artifacts.WriteLossPlot(_run);
+                SaveLast();
+                if (epoch % _options.CheckpointEvery == 0 || epoch == _options.Epochs)
+                    AtomicFile.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch));
+                Message?.Invoke($"epoch {epoch}/{_options.Epochs}: train loss {trainLoss:F4}" +
+                                (lastTest is null ? "" : $", test loss {lastTest:F4}") + $" ({epochClock.Elapsed.TotalSeconds:F0} s)");
+                if (cancellationToken.IsCancellationRequested) interrupted = epoch < _options.Epochs;
             }
-            if (stepInEpoch < stepsPerEpoch)
+        }
+        catch (TrainingDataException e)
+        {
+            // Bad data stops the run; progress since the last checkpoint is kept when the position is a clean step boundary.
+            string where = $"epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep})";
+            if (stepsThisSession > 0 && stepInEpoch % _options.AccumIter == 0)
             {
-                // Cancelled (possibly while the loader was waiting) or --max-steps reached mid-epoch.
-                interrupted = cancellationToken.IsCancellationRequested;
-                break;
+                SaveLast();
+                throw new InvalidDataException($"{e.InnerException!.Message}; training stopped at {where} and saved a resumable checkpoint {lastCheckpoint}", e.InnerException);
             }
-
-            // The epoch is complete: test loss, reconstructions, loss plot, checkpoints.
-            epoch++;
-            stepInEpoch = 0;
-            lastTest = _test is null ? null : EvaluateTestLoss(model);
-            model.train();
-            double trainLoss = epochLossSum / Math.Max(1, epochLossCount);
-            metrics.Write(new
-            {
-                type = "epoch", epoch, step = globalStep, train_loss = trainLoss, test_loss = lastTest,
-                lr = schedule.At(epoch), seconds = Math.Round(epochClock.Elapsed.TotalSeconds, 2),
-            });
-            if (_test is not null) _artifacts.WriteReconstructions(_run.ReconstructionPng(epoch), model, _test, _options);
-            _artifacts.WriteLossPlot(_run);
-            SaveLast();
-            if (epoch % _options.CheckpointEvery == 0 || epoch == _options.Epochs)
-                File.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch), overwrite: true);
-            Message?.Invoke($"epoch {epoch}/{_options.Epochs}: train loss {trainLoss:F4}" +
-                            (lastTest is null ? "" : $", test loss {lastTest:F4}") + $" ({epochClock.Elapsed.TotalSeconds:F0} s)");
-            if (cancellationToken.IsCancellationRequested) interrupted = epoch < _options.Epochs;
+            throw new InvalidDataException($"{e.InnerException!.Message}; training stopped at {where}; " +
+                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last checkpoint is {lastCheckpoint}"), e.InnerException);
         }
 
         bool finished = !interrupted && epoch >= _options.Epochs;
@@ -230,6 +255,28 @@ public sealed class Pretrainer
         };
         _artifacts.WriteSummary(_run, summary);
         return summary;
+    }
+
+    /// <summary>Marks exceptions raised while reading training data (as opposed to training itself).</summary>
+    private sealed class TrainingDataException(Exception inner) : Exception(inner.Message, inner);
+
+    private static IEnumerable<(Tensor Images, Tensor Labels)> GuardData(IEnumerable<(Tensor Images, Tensor Labels)> source)
+    {
+        using var e = source.GetEnumerator();
+        while (true)
+        {
+            bool has;
+            try
+            {
+                has = e.MoveNext();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new TrainingDataException(ex);
+            }
+            if (!has) yield break;
+            yield return e.Current;
+        }
     }
 
     /// <summary>One forward/backward; an optimizer step at each accumulation boundary. Returns the (unscaled) loss.</summary>
@@ -303,7 +350,7 @@ public sealed class Pretrainer
     private double? FirstTestLossFromMetrics()
     {
         if (!File.Exists(_run.Metrics)) return null;
-        var first = MetricsLog.Read(_run.Metrics).FirstOrDefault(r => (string?)r["type"] == "epoch" && (int?)r["epoch"] == 0);
-        return first?["test_loss"]?.GetValue<double>();
+        var first = MetricsLog.Read(_run.Metrics).FirstOrDefault(r => (string?)r["type"] == "epoch" && MetricsLog.Integer(r, "epoch") == 0);
+        return first is null ? null : MetricsLog.Number(first, "test_loss");
     }
 }
