@@ -203,11 +203,17 @@ public sealed class DataLoader : IDisposable
         int index = indices[i];
         var sample = _dataset.ReadImage(index);
         var output = images.AsSpan(i * sampleLength, sampleLength);
-        Transform.ApplyTo(sample, new SampleRandom(Options.Seed, epoch, index), output);
+        string Where() => $"{_dataset.Name}: sample {index}{(_dataset is ImageFolder f ? $" ('{f.Files[index]}')" : "")}";
+        try
+        {
+            Transform.ApplyTo(sample, new SampleRandom(Options.Seed, epoch, index), output);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{Where()}: {e.Message}", e);
+        }
         if (!AllFinite(output))
-            throw new InvalidDataException(
-                $"{_dataset.Name}: sample {index}{(_dataset is ImageFolder f ? $" ('{f.Files[index]}')" : "")} contains NaN or Inf after the transforms " +
-                "(check the normalisation statistics and custom transforms).");
+            throw new InvalidDataException($"{Where()} contains NaN or Inf after the transforms (check the normalisation statistics and custom transforms).");
         labels[i] = _dataset.GetLabel(index);
     }
 

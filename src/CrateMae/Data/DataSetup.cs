@@ -79,7 +79,15 @@ public static class DataSetup
         CheckConvertible(config, size);
         var image = SkiaDecoder.DecodeRgb(path, maxPixels);
         var pipeline = TransformPipeline.Eval(size, config.InChans, normalization.ForChannels(config.InChans));
-        var x = pipeline.Apply(image, 0, 0, 0);
+        FloatImage x;
+        try
+        {
+            x = pipeline.Apply(image, 0, 0, 0);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Image file '{path}': {e.Message}", e);
+        }
         return TorchSharp.torch.tensor(x.Data, new long[] { 1, x.Channels, x.Height, x.Width });
     }
 

@@ -23,11 +23,23 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException)
+            {
+                // Name the target, not the temporary file, and say what became of the old one (disk full, read-only folder, …).
+                throw new IOException($"could not write {full} ({Reason(e, temp)}); " +
+                                      (File.Exists(full) ? "the previous version of the file is unchanged" : "nothing was written"), e);
+            }
             throw;
         }
+    }
+
+    private static string Reason(Exception e, string temp)
+    {
+        var m = e.Message.Replace(temp, "").Replace(" : ''", "").Replace("''", "").Trim().TrimEnd('.');
+        return m.Length > 0 ? m : e.GetType().Name;
     }
 
     /// <summary>The id of the process that created temporary file <paramref name="tempPath"/> (<c>.NAME.PID.ID.tmp</c>), if the name has one.</summary>

@@ -37,15 +37,7 @@ public static class Checkpoint
         if (state is not null) meta["state"] = JsonSerializer.Serialize(state, Json);
         if (options is not null) meta["options"] = JsonSerializer.Serialize(options, Json);
         if (extra is not null) foreach (var (k, v) in extra) meta[k] = v;
-        try
-        {
-            Safetensors.Save(path, tensors, meta);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"could not write checkpoint {path} ({e.Message.TrimEnd('.')}); " +
-                                  (File.Exists(path) ? "the previous version of that file is unchanged" : "nothing was written"), e);
-        }
+        Safetensors.Save(path, tensors, meta);    // atomic; a failure names the file and says the previous version is unchanged
     }
 
     /// <summary>A loaded checkpoint: the config, model weights, optimizer tensors and metadata.</summary>
@@ -71,12 +63,35 @@ public static class Checkpoint
         /// <summary>Builds the model from the stored config and loads the weights (strict).</summary>
         public MaskedAutoencoder CreateModel()
         {
+            CheckWeightsFit(Config, ModelTensors, Path);
             var model = new MaskedAutoencoder(Config);
             StateDictLoader.LoadInto(model, ModelTensors, Path);
             return model;
         }
 
         public void Dispose() => _owner.Dispose();
+    }
+
+    /// <summary>
+    /// Refuses weights whose element count differs from what <paramref name="config"/> needs, before a model of that size is
+    /// allocated: a corrupt or foreign config (say embed_dim 3200000) must not build a huge model just to fail the strict load.
+    /// </summary>
+    public static void CheckWeightsFit(MaeConfig config, IEnumerable<(string Key, Tensor Value)> tensors, string source)
+    {
+        long stored = tensors.Sum(t => t.Value.numel());
+        long expected;
+        try
+        {
+            expected = checked(ParameterCount.Of(config).Total);
+        }
+        catch (OverflowException)
+        {
+            expected = long.MaxValue;
+        }
+        if (stored != expected)
+            throw new InvalidDataException(
+                $"{source}: the stored model config ('{config.Name}', {config.Kind}, embed_dim {config.EmbedDim}, depth {config.Depth}) needs " +
+                $"{expected:N0} weights but the file holds {stored:N0}; the config or the weights are corrupt or do not belong together");
     }
 
     private static T Parse<T>(string json, string path, string key) where T : class

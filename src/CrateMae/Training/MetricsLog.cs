@@ -54,8 +54,14 @@ public sealed class MetricsLog : IDisposable
 
     private static JsonObject? Parse(string line)
     {
-        try { return JsonNode.Parse(line) as JsonObject; }
+        try
+        {
+            if (JsonNode.Parse(line) is not JsonObject o) return null;
+            _ = o.Count;    // materialises the properties now: a duplicate key throws here, not later in a reader
+            return o;
+        }
         catch (JsonException) { return null; }
+        catch (ArgumentException) { return null; }    // duplicate property names
     }
 
     private static long? StepOf(string line)

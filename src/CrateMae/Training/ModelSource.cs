@@ -48,7 +48,9 @@ public static class ModelSource
             using var st = Safetensors.Load(path);
             if (modelConfig is null && st.Metadata.TryGetValue("crate_mae_config", out var json))
             {
-                var own = new MaskedAutoencoder(MaeConfig.FromJson(json, path + " (crate_mae_config)"));
+                var ownConfig = MaeConfig.FromJson(json, path + " (crate_mae_config)");
+                Checkpoint.CheckWeightsFit(ownConfig, st.Tensors, path);
+                var own = new MaskedAutoencoder(ownConfig);
                 StateDictLoader.LoadInto(own, st.Tensors, path);
                 own.to(dev);
                 return new LoadedModel(own, path, RunArtifacts.NormalizationFrom(st.Metadata, path),

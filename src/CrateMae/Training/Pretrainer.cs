@@ -47,9 +47,7 @@ public sealed class Pretrainer
     /// <summary>Trains from scratch, or from <paramref name="resumeFrom"/> (a checkpoint file or run folder).</summary>
     public PretrainSummary Train(string? resumeFrom = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(_run.Root);
-        Directory.CreateDirectory(_run.Reconstructions);
-        Directory.CreateDirectory(_run.Checkpoints);
+        _run.Create();
         int stale = _run.RemoveStaleTemporaryFiles();
         if (stale > 0) Message?.Invoke($"removed {stale} temporary file(s) left by an interrupted write");
 
@@ -170,7 +168,9 @@ public sealed class Pretrainer
                     bool atBoundary = stepInEpoch % _options.AccumIter == 0;
                     if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
                     if (globalStep >= totalSteps) break;
-                    if (atBoundary && _options.CheckpointMinutes > 0 &&
+                    // Not after an epoch's last step: the epoch-end checkpoint follows at once, and a checkpoint taken before the
+                    // epoch-end metrics line would make a resume write that line twice.
+                    if (atBoundary && stepInEpoch < stepsPerEpoch && _options.CheckpointMinutes > 0 &&
                         (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
                         SaveLast();
                 }

@@ -17,6 +17,22 @@ public sealed class RunFolder(string root)
     public string EpochCheckpoint(int epoch) => Path.Combine(Checkpoints, $"epoch-{epoch:D3}{Checkpoint.Extension}");
     public string ReconstructionPng(int epoch) => Path.Combine(Reconstructions, $"epoch-{epoch:D3}.png");
 
+    /// <summary>Creates the folder and its subfolders; a failure (read-only file system, no permission, …) names the folder.</summary>
+    public void Create()
+    {
+        try
+        {
+            Directory.CreateDirectory(Root);
+            Directory.CreateDirectory(Reconstructions);
+            Directory.CreateDirectory(Checkpoints);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var reason = e.Message.Split(" : '")[0].TrimEnd('.');
+            throw new IOException($"cannot create the run folder {Root} ({reason})", e);
+        }
+    }
+
     /// <summary>
     /// A checkpoint file as given, or for a run folder its final model (<c>final.ckpt</c>, else <c>checkpoint-last.ckpt</c>).
     /// </summary>

@@ -191,6 +191,13 @@ public sealed class InputErrorTests : IDisposable
         File.WriteAllBytes(huge, TestFiles.PngHeaderOnly(30_000, 30_000));
         Assert.Contains("megapixels", Assert.Throws<InvalidDataException>(() => DataSetup.LoadImage(huge, config, stats)).Message);
 
+        // A 1×2000 strip would be scaled to 28×56000 before the crop: refused (found by the image fuzz).
+        var strip = _tmp.File("strip.png");
+        TestFiles.WriteImage(strip, TestFiles.RandomRgb(1, 2000, 3), SKEncodedImageFormat.Png);
+        var elongated = Assert.Throws<InvalidDataException>(() => DataSetup.LoadImage(strip, config, stats));
+        Assert.Contains(strip, elongated.Message);
+        Assert.Contains("more elongated than 256:1", elongated.Message);
+
         // A color, non-square image of another size is converted (gray, resized, cropped); 4 channels cannot be made.
         var rgb = _tmp.File("rgb.png");
         TestFiles.WriteImage(rgb, TestFiles.RandomRgb(50, 70, 2), SKEncodedImageFormat.Png);

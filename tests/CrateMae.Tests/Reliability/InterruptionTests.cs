@@ -157,7 +157,7 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
                     break;
                 }
                 bool targetWrite = rng.Next(2) == 0;
-                bool killed = targetWrite ? KillInsideWrite(p, run) : KillAfter(p, TimeSpan.FromMilliseconds(rng.Next(300, 3500)));
+                bool killed = targetWrite ? KillInsideWrite(p, run, nth: rng.Next(1, 6)) : KillAfter(p, TimeSpan.FromMilliseconds(rng.Next(300, 4000)));
                 if (!killed)
                 {
                     var end = p.WaitForExit(RunTimeout);
@@ -189,14 +189,20 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
         return true;
     }
 
-    /// <summary>Polls the run folder and kills the process as soon as it starts writing a checkpoint (its temporary file appears).</summary>
-    private static bool KillInsideWrite(ChildProcess p, string run)
+    /// <summary>
+    /// Polls the run folder and kills the process as soon as it starts writing its <paramref name="nth"/> checkpoint of this
+    /// session (a new temporary file of that process appears).
+    /// </summary>
+    private static bool KillInsideWrite(ChildProcess p, string run, int nth)
     {
         var clock = Stopwatch.StartNew();
+        var seen = new HashSet<string>();
         while (!p.Process.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60))
         {
-            if (Directory.Exists(run) && Directory.EnumerateFiles(run, ".checkpoint-last.ckpt.*.tmp")
-                    .Any(f => AtomicFile.OwnerProcessId(f) == p.Process.Id))
+            if (Directory.Exists(run))
+                foreach (var f in Directory.EnumerateFiles(run, ".checkpoint-last.ckpt.*.tmp"))
+                    if (AtomicFile.OwnerProcessId(f) == p.Process.Id) seen.Add(f);
+            if (seen.Count >= nth)
             {
                 p.Signal(SigKill);
                 p.Process.WaitForExit();
