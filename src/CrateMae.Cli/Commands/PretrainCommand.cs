@@ -105,7 +105,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
         using var test = new LoaderBatchSource(DataSetup.Loader(request with { Limit = null }, testSet, config, train: false));
         var stats = DataSetup.NormalizationFor(request, trainSet, config.InChans);
-        var skipped = trainSet is ImageFolder folder ? folder.SkippedFiles : [];
+        var skipped = new[] { trainSet, testSet }.OfType<ImageFolder>().SelectMany(f => f.SkippedFiles).DistinctBy(b => b.Path).ToList();
         var artifacts = new RunArtifacts(stats, trainSet.Name) { SkippedImages = skipped };
         var trainer = new Pretrainer(config, options, train, test, output, artifacts);
 

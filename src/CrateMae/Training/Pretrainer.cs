@@ -61,7 +61,7 @@ public sealed class Pretrainer
         if (resumeFrom is not null)
         {
             var path = RunFolder.ResolveResume(resumeFrom);
-            using var ckpt = Checkpoint.Load(path);
+            using var ckpt = LoadForResume(path);
             if (ckpt.Config with { Name = "" } != _config with { Name = "" })
                 throw new ArgumentException($"--resume {path}: the checkpoint's model config differs from --model '{_config.Name}'");
             StateDictLoader.LoadInto(model, ckpt.ModelTensors, path);
@@ -255,6 +255,23 @@ public sealed class Pretrainer
         };
         _artifacts.WriteSummary(_run, summary);
         return summary;
+    }
+
+    /// <summary>Loads a checkpoint to resume from; if it is unreadable, the error points at the newest numbered checkpoint.</summary>
+    private Checkpoint.Contents LoadForResume(string path)
+    {
+        try
+        {
+            return Checkpoint.Load(path);
+        }
+        catch (InvalidDataException e)
+        {
+            var older = Directory.Exists(_run.Checkpoints)
+                ? Directory.GetFiles(_run.Checkpoints, "epoch-*" + Checkpoint.Extension).Order(StringComparer.Ordinal).LastOrDefault()
+                : null;
+            if (older is null || Path.GetFullPath(older) == Path.GetFullPath(path)) throw;
+            throw new InvalidDataException($"{e.Message}; the newest numbered checkpoint can be resumed instead: --resume {older}", e);
+        }
     }
 
     /// <summary>Marks exceptions raised while reading training data (as opposed to training itself).</summary>

@@ -115,6 +115,25 @@ public sealed class TrainingGuardTests : IDisposable
     }
 
     [Fact]
+    public void A_corrupt_last_checkpoint_points_at_the_newest_numbered_one()
+    {
+        var run = _tmp.File("run");
+        var options = Options with { CheckpointMinutes = 0, MaxSteps = 12 };
+        new Pretrainer(Tiny, options, new SyntheticSource(8), null, run, Artifacts).Train();
+        var folder = new RunFolder(run);
+        File.WriteAllBytes(folder.LastCheckpoint, File.ReadAllBytes(folder.LastCheckpoint)[..5000]);    // e.g. a damaged disk
+
+        var e = Assert.Throws<InvalidDataException>(() =>
+            new Pretrainer(Tiny, Options with { CheckpointMinutes = 0 }, new SyntheticSource(8), null, run, Artifacts).Train(run));
+        Assert.Contains(folder.LastCheckpoint, e.Message);
+        Assert.Contains($"--resume {folder.EpochCheckpoint(1)}", e.Message);
+
+        var summary = new Pretrainer(Tiny, Options with { CheckpointMinutes = 0 }, new SyntheticSource(8), null, run, Artifacts)
+            .Train(folder.EpochCheckpoint(1));
+        Assert.Equal(16, summary.Steps);
+    }
+
+    [Fact]
     public void Skip_bad_images_skips_and_counts_corrupt_files()
     {
         var dir = ReliabilityData.ImageFolder(_tmp, n: 16);
