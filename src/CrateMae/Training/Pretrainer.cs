@@ -118,101 +118,98 @@ public sealed class Pretrainer
             lastCheckpointTime = clock.Elapsed;
         }
 
-        try
+        // Bad data stops the run; progress since the last checkpoint is kept when the position is a clean step boundary.
+        Exception DataFailed(Exception e)
         {
-            model.train();
-            while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
-            {
-                var epochClock = Stopwatch.StartNew();
-                double epochLossSum = 0;
-                int epochLossCount = 0;
-                // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
-                foreach (var (images, labels) in GuardData(_train.Epoch(epoch, stepInEpoch, CancellationToken.None)))
-                {
-                    using (images)
-                    using (labels)
-                    using (var scope = NewDisposeScope())
-                    {
-                        if (!isfinite(images).all().item<bool>())
-                            throw new TrainingDataException(new InvalidDataException(
-                                $"the training batch of epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}) contains NaN or Inf"));
-                        double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
-                        double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
-                        if (!double.IsFinite(loss))
-                        {
-                            throw new TrainingDivergedException(
-                                $"loss became {loss} at epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}); " +
-                                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") +
-                                ". Lower --blr, add --clip-grad, or check the input data for NaN/Inf.");
-                        }
-                        stepInEpoch++;
-                        globalStep++;
-                        stepsThisSession++;
-                        epochLossSum += loss;
-                        epochLossCount++;
-                        lastTrain = loss;
-                        windowImages += images.shape[0];
-                        double ips = windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
-                        if (globalStep % _options.LogEvery == 0)
-                        {
-                            metrics.Write(new { type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2) });
-                            windowClock.Restart();
-                            windowImages = 0;
-                        }
-                        var elapsed = clock.Elapsed;
-                        double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
-                        Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
-                            totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
-                    }
-
-                    bool atBoundary = stepInEpoch % _options.AccumIter == 0;
-                    if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
-                    if (globalStep >= totalSteps) break;
-                    // Not after an epoch's last step: the epoch-end checkpoint follows at once, and a checkpoint taken before the
-                    // epoch-end metrics line would make a resume write that line twice.
-                    if (atBoundary && stepInEpoch < stepsPerEpoch && _options.CheckpointMinutes > 0 &&
-                        (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
-                        SaveLast();
-                }
-                if (stepInEpoch < stepsPerEpoch)
-                {
-                    // Cancelled (possibly while the loader was waiting) or --max-steps reached mid-epoch.
-                    interrupted = cancellationToken.IsCancellationRequested;
-                    break;
-                }
-
-                // The epoch is complete: test loss, reconstructions, loss plot, checkpoints.
-                epoch++;
-                stepInEpoch = 0;
-                lastTest = _test is null ? null : EvaluateTestLoss(model);
-                model.train();
-                double trainLoss = epochLossSum / Math.Max(1, epochLossCount);
-                metrics.Write(new
-                {
-                    type = "epoch", epoch, step = globalStep, train_loss = trainLoss, test_loss = lastTest,
-                    lr = schedule.At(epoch), seconds = Math.Round(epochClock.Elapsed.TotalSeconds, 2),
-                });
-                if (_test is not null) _artifacts.WriteReconstructions(_run.ReconstructionPng(epoch), model, _test, _options);
-                _artifacts.WriteLossPlot(_run);
-                SaveLast();
-                if (epoch % _options.CheckpointEvery == 0 || epoch == _options.Epochs)
-                    AtomicFile.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch));
-                Message?.Invoke($"epoch {epoch}/{_options.Epochs}: train loss {trainLoss:F4}" +
-                                (lastTest is null ? "" : $", test loss {lastTest:F4}") + $" ({epochClock.Elapsed.TotalSeconds:F0} s)");
-                if (cancellationToken.IsCancellationRequested) interrupted = epoch < _options.Epochs;
-            }
-        }
-        catch (TrainingDataException e)
-        {
-            // Bad data stops the run; progress since the last checkpoint is kept when the position is a clean step boundary.
             string where = $"epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep})";
             if (stepsThisSession > 0 && stepInEpoch % _options.AccumIter == 0)
             {
                 SaveLast();
-                throw new InvalidDataException($"{e.InnerException!.Message}; training stopped at {where} and saved a resumable checkpoint {lastCheckpoint}", e.InnerException);
+                return new InvalidDataException($"{e.Message}; training stopped at {where} and saved a resumable checkpoint {lastCheckpoint}", e);
             }
-            throw new InvalidDataException($"{e.InnerException!.Message}; training stopped at {where}; " +
-                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last checkpoint is {lastCheckpoint}"), e.InnerException);
+            return new InvalidDataException($"{e.Message}; training stopped at {where}; " +
+                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last checkpoint is {lastCheckpoint}"), e);
+        }
+
+        model.train();
+        while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
+        {
+            var epochClock = Stopwatch.StartNew();
+            double epochLossSum = 0;
+            int epochLossCount = 0;
+            // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
+            foreach (var (images, labels) in GuardData(_train.Epoch(epoch, stepInEpoch, CancellationToken.None), DataFailed))
+            {
+                using (images)
+                using (labels)
+                using (var scope = NewDisposeScope())
+                {
+                    if (!isfinite(images).all().item<bool>())
+                        throw DataFailed(new InvalidDataException("the training batch contains NaN or Inf"));
+                    double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
+                    double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
+                    if (!double.IsFinite(loss))
+                    {
+                        throw new TrainingDivergedException(
+                            $"loss became {loss} at epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep}); " +
+                            (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") +
+                            ". Lower --blr, add --clip-grad, or check the input data for NaN/Inf.");
+                    }
+                    stepInEpoch++;
+                    globalStep++;
+                    stepsThisSession++;
+                    epochLossSum += loss;
+                    epochLossCount++;
+                    lastTrain = loss;
+                    windowImages += images.shape[0];
+                    double ips = windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
+                    if (globalStep % _options.LogEvery == 0)
+                    {
+                        metrics.Write(new { type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2) });
+                        windowClock.Restart();
+                        windowImages = 0;
+                    }
+                    var elapsed = clock.Elapsed;
+                    double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
+                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
+                        totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
+                }
+
+                bool atBoundary = stepInEpoch % _options.AccumIter == 0;
+                if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
+                if (globalStep >= totalSteps) break;
+                // Not after an epoch's last step: the epoch-end checkpoint follows at once, and a checkpoint taken before the
+                // epoch-end metrics line would make a resume write that line twice.
+                if (atBoundary && stepInEpoch < stepsPerEpoch && _options.CheckpointMinutes > 0 &&
+                    (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
+                    SaveLast();
+            }
+            if (stepInEpoch < stepsPerEpoch)
+            {
+                // Cancelled (possibly while the loader was waiting) or --max-steps reached mid-epoch.
+                interrupted = cancellationToken.IsCancellationRequested;
+                break;
+            }
+
+            // The epoch is complete: test loss, reconstructions, loss plot, checkpoints.
+            epoch++;
+            stepInEpoch = 0;
+            lastTest = _test is null ? null : EvaluateTestLoss(model);
+            model.train();
+            double trainLoss = epochLossSum / Math.Max(1, epochLossCount);
+            metrics.Write(new
+            {
+                type = "epoch", epoch, step = globalStep, train_loss = trainLoss, test_loss = lastTest,
+                lr = schedule.At(epoch), seconds = Math.Round(epochClock.Elapsed.TotalSeconds, 2),
+            });
+            if (_test is not null) _artifacts.WriteReconstructions(_run.ReconstructionPng(epoch), model, _test, _options);
+            _artifacts.WriteLossPlot(_run);
+            SaveLast();
+            if (epoch % _options.CheckpointEvery == 0 || epoch == _options.Epochs)
+                AtomicFile.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch));
+            Message?.Invoke($"epoch {epoch}/{_options.Epochs}: train loss {trainLoss:F4}" +
+                            (lastTest is null ? "" : $", test loss {lastTest:F4}") + $" ({epochClock.Elapsed.TotalSeconds:F0} s)");
+            if (cancellationToken.IsCancellationRequested) interrupted = epoch < _options.Epochs;
         }
 
         bool finished = !interrupted && epoch >= _options.Epochs;
@@ -274,10 +271,9 @@ public sealed class Pretrainer
         }
     }
 
-    /// <summary>Marks exceptions raised while reading training data (as opposed to training itself).</summary>
-    private sealed class TrainingDataException(Exception inner) : Exception(inner.Message, inner);
-
-    private static IEnumerable<(Tensor Images, Tensor Labels)> GuardData(IEnumerable<(Tensor Images, Tensor Labels)> source)
+    /// <summary>Enumerates <paramref name="source"/>; an exception while reading a batch is replaced by <paramref name="failed"/>(it).</summary>
+    private static IEnumerable<(Tensor Images, Tensor Labels)> GuardData(IEnumerable<(Tensor Images, Tensor Labels)> source,
+                                                                         Func<Exception, Exception> failed)
     {
         using var e = source.GetEnumerator();
         while (true)
@@ -289,7 +285,7 @@ public sealed class Pretrainer
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                throw new TrainingDataException(ex);
+                throw failed(ex);
             }
             if (!has) yield break;
             yield return e.Current;

@@ -89,7 +89,7 @@ public sealed class TrainingGuardTests : IDisposable
         var options = Options with { CheckpointMinutes = 0 };
         var poisoned = new SyntheticSource(8) { Poison = (e, s, x) => e == 1 && s == 3 ? x.index_put_(tensor(float.NaN), TensorIndex.Single(0)) : x };
         var e = Assert.Throws<InvalidDataException>(() => new Pretrainer(Tiny, options, poisoned, null, run, Artifacts).Train());
-        Assert.Contains("epoch 2, step 3 (global step 11) contains NaN or Inf", e.Message);
+        Assert.Contains("the training batch contains NaN or Inf; training stopped at epoch 2, step 3 (global step 11)", e.Message);
         Assert.Contains("saved a resumable checkpoint", e.Message);
         AssertLoadableAt(new RunFolder(run).LastCheckpoint, 11);
 
