@@ -75,6 +75,10 @@ public sealed class Pretrainer
             if (state.Seed != _options.Seed)
                 Message?.Invoke($"note: resuming with --seed {_options.Seed}, the checkpoint used {state.Seed}; the data order will differ");
             Message?.Invoke($"resumed from {path} at epoch {state.Epoch + 1}, step {state.StepInEpoch} (global step {state.GlobalStep})");
+            // A kill between the epoch-end checkpoint and its numbered copy left the copy missing: make it now.
+            if (state.StepInEpoch == 0 && state.Epoch > 0 && (state.Epoch % _options.CheckpointEvery == 0 || state.Epoch == _options.Epochs) &&
+                !File.Exists(_run.EpochCheckpoint(state.Epoch)))
+                AtomicFile.Copy(path, _run.EpochCheckpoint(state.Epoch));
         }
 
         _artifacts.WriteConfig(_run, _config, _options);

@@ -54,6 +54,11 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
         Assert.True(ckpt.State!.Finished);
         var weights = ckpt.ModelTensors.Select(t => (t.Key, t.Value.data<float>().ToArray())).ToList();
         Assert.True(File.Exists(folder.ExportedPth));
+        foreach (var (epoch, step) in new[] { (1, 32L), (2, 64L) })
+        {
+            using var numbered = Checkpoint.Load(folder.EpochCheckpoint(epoch));
+            Assert.Equal(step, numbered.State!.GlobalStep);
+        }
         return new Outcome(steps, epochs, weights);
     }
 

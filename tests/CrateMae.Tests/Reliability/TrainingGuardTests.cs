@@ -134,6 +134,19 @@ public sealed class TrainingGuardTests : IDisposable
     }
 
     [Fact]
+    public void A_numbered_checkpoint_lost_to_a_kill_at_the_epoch_end_is_recreated_on_resume()
+    {
+        var run = _tmp.File("run");
+        var options = Options with { CheckpointMinutes = 0 };
+        new Pretrainer(Tiny, options with { MaxSteps = 8 }, new SyntheticSource(8), null, run, Artifacts).Train();
+        var folder = new RunFolder(run);
+        File.Delete(folder.EpochCheckpoint(1));    // as if killed between checkpoint-last and its numbered copy
+        new Pretrainer(Tiny, options, new SyntheticSource(8), null, run, Artifacts).Train(run);
+        using var numbered = Checkpoint.Load(folder.EpochCheckpoint(1));
+        Assert.Equal(8, numbered.State!.GlobalStep);
+    }
+
+    [Fact]
     public void Skip_bad_images_skips_and_counts_corrupt_files()
     {
         var dir = ReliabilityData.ImageFolder(_tmp, n: 16);
