@@ -309,6 +309,19 @@ public sealed class InputErrorTests : IDisposable
             "--resume", "no such checkpoint");
     }
 
+    [Fact]
+    public void Resume_without_output_continues_in_the_resumed_folder()
+    {
+        var data = "mnist:" + ReliabilityData.Mnist(_tmp);
+        Assert.Equal(0, Cli.Run(ReliabilityData.Pretrain(data, Out, "--max-steps", "2")).ExitCode);
+        var args = ReliabilityData.Pretrain(data, Out, "--resume", Out).ToList();
+        args.RemoveRange(args.IndexOf("--output"), 2);
+        var r = Cli.Run([.. args]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var ckpt = Checkpoint.Load(new RunFolder(Out).FinalCheckpoint);
+        Assert.Equal(8, ckpt.State!.GlobalStep);
+    }
+
     // ---- arguments -----------------------------------------------------------------------------------------------
 
     [Fact]
