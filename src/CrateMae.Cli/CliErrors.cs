@@ -1,8 +1,13 @@
+using System.Runtime.InteropServices;
 using Spectre.Console.Cli;
 
 namespace CrateMae.Cli;
 
-/// <summary>Turns any failure into one line on stderr and a non-zero exit code; the stack trace only with --verbose.</summary>
+/// <summary>
+/// Turns any failure into exactly one line on stderr (<c>error: …</c>, never wrapped) and a non-zero exit code; the stack
+/// trace only with --verbose. Exit codes: 2 for bad arguments/inputs the user gave (parse errors, ArgumentException),
+/// 130 for cancellation, 1 for everything else (unreadable or corrupt files, I/O failures, divergence).
+/// </summary>
 public static class CliErrors
 {
     public static int Run(Func<int> body, string[] args)
@@ -15,17 +20,35 @@ public static class CliErrors
         catch (Exception e)
         {
             var root = Unwrap(e);
-            // Plain text, never wrapped: one line a user (or a script) can read and grep.
+            var line = Describe(root);
             bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
-            Console.Error.WriteLine((color ? "\u001b[31merror:\u001b[0m " : "error: ") + OneLine(root.Message));
+            Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
             if (verbose) Console.Error.WriteLine(e.ToString());
-            return root switch
-            {
-                CommandParseException or CommandRuntimeException or ArgumentException => 2,
-                OperationCanceledException => 130,
-                _ => 1,
-            };
+            return ExitCode(root);
         }
+    }
+
+    public static int ExitCode(Exception root) => root switch
+    {
+        CommandParseException or CommandRuntimeException or ArgumentException => 2,
+        OperationCanceledException => 130,
+        _ => 1,
+    };
+
+    /// <summary>The one-line message shown for <paramref name="e"/>.</summary>
+    public static string Describe(Exception e)
+    {
+        var message = e.Message;
+        // ArgumentException appends " (Parameter 'name')" (and ArgumentOutOfRangeException "Actual value was …"): noise for a user.
+        if (e is ArgumentException { ParamName: { } p })
+        {
+            int at = message.IndexOf($" (Parameter '{p}')", StringComparison.Ordinal);
+            if (at >= 0) message = message[..at];
+        }
+        // libtorch errors carry a C++ backtrace after the first line.
+        if (e is ExternalException) message = message.Split('\n', 2)[0];
+        var line = OneLine(message);
+        return line.Length > 0 ? line : e.GetType().Name;
     }
 
     private static Exception Unwrap(Exception e)
@@ -35,5 +58,6 @@ public static class CliErrors
         return e;
     }
 
-    private static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ").Trim();
+    private static string OneLine(string s) =>
+        string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

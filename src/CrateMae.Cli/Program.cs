@@ -8,6 +8,7 @@ app.Configure(config =>
 {
     config.SetApplicationName("crate-mae");
     config.PropagateExceptions();
+    config.UseStrictParsing();    // a misspelled option is an error, not silently ignored
     config.AddCommand<InfoCommand>("info").WithDescription("Parameter counts of a model preset or JSON config.")
         .WithExample("info", "--model", "crate-base", "--baseline", "mae-vit-base");
     config.AddCommand<PretrainCommand>("pretrain").WithDescription("Masked-image pre-training into a run folder (default: crate-fmnist on Fashion-MNIST).")

@@ -95,7 +95,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
             CheckpointMinutes = s.CheckpointMinutes, EvalImages = s.EvalImages, MaxSteps = s.MaxSteps, LogEvery = s.LogEvery,
         }.Validate();
         RandomMasking.KeepCount(config.NumPatches, options.MaskRatio);
-        var output = s.Output ?? Path.Combine("runs", config.Name);
+        var output = s.Output ?? (s.Resume is { } r && Directory.Exists(r) ? r : Path.Combine("runs", config.Name));
         if (s.Resume is null && File.Exists(new RunFolder(output).LastCheckpoint))
             throw new ArgumentException($"--output {output} already holds a run; pass --resume {output} to continue it, or choose another --output");
 
@@ -105,7 +105,8 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
         using var test = new LoaderBatchSource(DataSetup.Loader(request with { Limit = null }, testSet, config, train: false));
         var stats = DataSetup.NormalizationFor(request, trainSet, config.InChans);
-        var artifacts = new RunArtifacts(stats, trainSet.Name);
+        var skipped = new[] { trainSet, testSet }.OfType<ImageFolder>().SelectMany(f => f.SkippedFiles).DistinctBy(b => b.Path).ToList();
+        var artifacts = new RunArtifacts(stats, trainSet.Name) { SkippedImages = skipped };
         var trainer = new Pretrainer(config, options, train, test, output, artifacts);
 
         var counts = ParameterCount.Of(config);
@@ -113,6 +114,10 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
             $"[bold]{config.Name}[/] ({config.Kind}, {counts.Total:N0} parameters) on [bold]{trainSet.Name}[/] ({trainSet.Count:N0} images, test {testSet.Count:N0})");
         AnsiConsole.MarkupLineInterpolated(
             $"{options.Epochs} epochs × {train.StepsPerEpoch} steps of {options.BatchSize}, lr {options.AbsoluteLr:G3}, {options.Precision} → {trainer.Run.Root}");
+
+        if (skipped.Count > 0)
+            AnsiConsole.MarkupLineInterpolated(
+                $"[yellow]skipped {skipped.Count} unreadable image file(s)[/] (listed in config.json; first: {skipped[0].Reason})");
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         int interrupts = 0;

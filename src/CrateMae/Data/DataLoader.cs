@@ -202,8 +202,27 @@ public sealed class DataLoader : IDisposable
     {
         int index = indices[i];
         var sample = _dataset.ReadImage(index);
-        Transform.ApplyTo(sample, new SampleRandom(Options.Seed, epoch, index), images.AsSpan(i * sampleLength, sampleLength));
+        var output = images.AsSpan(i * sampleLength, sampleLength);
+        string Where() => $"{_dataset.Name}: sample {index}{(_dataset is ImageFolder f ? $" ('{f.Files[index]}')" : "")}";
+        try
+        {
+            Transform.ApplyTo(sample, new SampleRandom(Options.Seed, epoch, index), output);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{Where()}: {e.Message}", e);
+        }
+        if (!AllFinite(output))
+            throw new InvalidDataException($"{Where()} contains NaN or Inf after the transforms (check the normalisation statistics and custom transforms).");
         labels[i] = _dataset.GetLabel(index);
+    }
+
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        // x - x is 0 for finite x and NaN for NaN/±Inf; summing keeps the loop branch-free and vectorisable.
+        float acc = 0;
+        foreach (var v in values) acc += v - v;
+        return acc == 0;
     }
 
     /// <summary>Full-batch buffers are recycled (at most PrefetchBatches + 2 exist); a smaller last batch gets a fresh array.</summary>

@@ -35,7 +35,8 @@ public static class DataSetup
     public static IImageDataset Open(DataRequest request, DataSplit split)
     {
         var spec = request.EffectiveSpec(split);
-        var options = new ImageFolderOptions { SkipBadImages = request.SkipBadImages };
+        // Headers are checked up front so an undecodable or enormous file is reported before training starts.
+        var options = new ImageFolderOptions { SkipBadImages = request.SkipBadImages, ValidateHeaders = true };
         return DatasetFactory.Open(spec, split, options);
     }
 
@@ -50,6 +51,7 @@ public static class DataSetup
     public static DataLoader Loader(DataRequest request, IImageDataset dataset, MaeConfig config, bool train, int? imageSize = null, bool dropLast = false)
     {
         int size = imageSize ?? config.ImgSize;
+        CheckConvertible(config, size);
         var stats = NormalizationFor(request, dataset, config.InChans);
         var pipeline = train
             ? TransformPipeline.Train(size, config.InChans, stats, minScale: request.MinCropScale)
@@ -59,5 +61,43 @@ public static class DataSetup
             BatchSize = request.BatchSize, Shuffle = train, DropLast = dropLast, Seed = request.Seed,
             Limit = request.Limit, Workers = request.Workers,
         });
+    }
+
+    /// <summary>
+    /// Reads one image file (PNG/JPEG/BMP/WebP/GIF) as the model sees it: converted to the model's channels, resized
+    /// (shorter side) and center-cropped to <paramref name="imageSize"/> (default the model's size), normalised.
+    /// Returns a [1, C, S, S] float32 tensor.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When it is empty, not a decodable image, truncated or larger than <paramref name="maxPixels"/>.</exception>
+    /// <exception cref="ArgumentException">When the model's channels or patch size make the conversion impossible.</exception>
+    public static TorchSharp.torch.Tensor LoadImage(string path, MaeConfig config, NormalizationStats normalization, int? imageSize = null,
+                                                    long maxPixels = 64L * 1000 * 1000)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        int size = imageSize ?? config.ImgSize;
+        CheckConvertible(config, size);
+        var image = SkiaDecoder.DecodeRgb(path, maxPixels);
+        var pipeline = TransformPipeline.Eval(size, config.InChans, normalization.ForChannels(config.InChans));
+        FloatImage x;
+        try
+        {
+            x = pipeline.Apply(image, 0, 0, 0);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Image file '{path}': {e.Message}", e);
+        }
+        return TorchSharp.torch.tensor(x.Data, new long[] { 1, x.Channels, x.Height, x.Width });
+    }
+
+    /// <summary>Throws a clear error when images cannot be brought into the shape <paramref name="config"/> needs.</summary>
+    public static void CheckConvertible(MaeConfig config, int imageSize)
+    {
+        if (config.InChans is not (1 or 3))
+            throw new ArgumentException(
+                $"model '{config.Name}' takes {config.InChans}-channel images, but images can only be converted to 1 (gray) or 3 (RGB) channels");
+        if (imageSize <= 0 || imageSize % config.PatchSize != 0)
+            throw new ArgumentException($"image size {imageSize} is not a positive multiple of model '{config.Name}''s patch size {config.PatchSize}");
     }
 }

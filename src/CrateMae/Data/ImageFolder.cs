@@ -76,7 +76,9 @@ public sealed class ImageFolder : IImageDataset
             throw new ArgumentException($"ImageFolderOptions.MaxPixels must be positive, got {options.MaxPixels}.", nameof(options));
         var full = Path.GetFullPath(root);
         if (!Directory.Exists(full))
-            throw new DirectoryNotFoundException($"Image folder '{full}' does not exist.");
+            throw File.Exists(full)
+                ? new DirectoryNotFoundException($"Image folder '{full}' is a file, not a folder (give the folder that holds the images).")
+                : new DirectoryNotFoundException($"Image folder '{full}' does not exist.");
         var extensions = new HashSet<string>(options.Extensions, StringComparer.OrdinalIgnoreCase);
         if (extensions.Count == 0)
             throw new ArgumentException("ImageFolderOptions.Extensions is empty.", nameof(options));
@@ -122,8 +124,12 @@ public sealed class ImageFolder : IImageDataset
         var labels = new List<int>(candidates.Count);
         var sizes = readHeaders ? new List<(int, int)>(candidates.Count) : null;
         var skipped = new List<BadImage>();
-        foreach (var (path, label) in candidates)
+        // With SkipBadImages every file is decoded once (in parallel), so truncated pixel data is found now and not in the
+        // middle of training; otherwise only the header (ValidateHeaders) or nothing beyond the length is read.
+        var checks = new ((int, int) Size, string? Problem)[candidates.Count];
+        Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
+            var path = candidates[i].Path;
             (int, int) size = default;
             string? problem = null;
             if (new FileInfo(path).Length == 0)
@@ -134,17 +140,31 @@ public sealed class ImageFolder : IImageDataset
             {
                 try
                 {
-                    size = SkiaDecoder.ReadSize(path, options.MaxPixels);
+                    if (options.SkipBadImages)
+                    {
+                        var image = SkiaDecoder.DecodeRgb(path, options.MaxPixels);
+                        size = (image.Width, image.Height);
+                    }
+                    else
+                    {
+                        size = SkiaDecoder.ReadSize(path, options.MaxPixels);
+                    }
                 }
                 catch (InvalidDataException e)
                 {
                     problem = e.Message;
                 }
             }
+            checks[i] = (size, problem);
+        });
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            var (path, label) = candidates[i];
+            var (size, problem) = checks[i];
             if (problem is not null)
             {
                 if (!options.SkipBadImages)
-                    throw new InvalidDataException(problem + " (Open the folder with SkipBadImages = true to skip such files.)");
+                    throw new InvalidDataException(problem + " (Skip such files with --skip-bad-images, or ImageFolderOptions.SkipBadImages = true.)");
                 skipped.Add(new BadImage(path, problem));
                 continue;
             }

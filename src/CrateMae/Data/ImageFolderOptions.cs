@@ -7,8 +7,9 @@ public sealed record ImageFolderOptions
     public static IReadOnlyList<string> DefaultExtensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
 
     /// <summary>
-    /// When true, zero-byte files and files whose header cannot be decoded (or that are too large) are left out of the dataset and
-    /// listed in <see cref="ImageFolder.SkippedFiles"/>. When false (default) such a file is an error naming it.
+    /// When true, zero-byte files and files that cannot be decoded (bad header, truncated pixel data, too large) are left out
+    /// of the dataset and listed in <see cref="ImageFolder.SkippedFiles"/>; every file is decoded once while opening (in
+    /// parallel) to find them. When false (default) such a file is an error naming it.
     /// Setting this implies <see cref="ValidateHeaders"/>.
     /// </summary>
     public bool SkipBadImages { get; init; }

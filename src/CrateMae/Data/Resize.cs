@@ -57,6 +57,16 @@ public sealed class Resize : IImageTransform
         ArgumentNullException.ThrowIfNull(image);
         var (h, w) = OutputSize(image.Height, image.Width);
         if (h == image.Height && w == image.Width) return image;
+        if (ShorterSide is { } s && (long)h * w > Math.Max((long)image.Height * image.Width, (long)MaxAspectRatio * s * s))
+            throw new InvalidDataException(
+                $"the image is {image.Width}x{image.Height}: scaling its shorter side to {s} would make it {w}x{h}; " +
+                $"images more elongated than {MaxAspectRatio}:1 are refused");
         return Resampler.Resample(image, 0, 0, image.Height, image.Width, h, w, Interpolation, Antialias);
     }
+
+    /// <summary>
+    /// Shorter-side resizing refuses images whose sides differ by more than this factor when that would enlarge them: a
+    /// 1×1,000,000 strip would otherwise become 28×28,000,000 floats before the center crop.
+    /// </summary>
+    public const int MaxAspectRatio = 256;
 }

@@ -23,12 +23,40 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException)
+            {
+                // Name the target, not the temporary file, and say what became of the old one (disk full, read-only folder, …).
+                throw new IOException($"could not write {full} ({Reason(e, temp)}); " +
+                                      (File.Exists(full) ? "the previous version of the file is unchanged" : "nothing was written"), e);
+            }
             throw;
         }
     }
+
+    private static string Reason(Exception e, string temp)
+    {
+        var m = e.Message.Replace(temp, "").Replace(" : ''", "").Replace("''", "").Trim().TrimEnd('.');
+        return m.Length > 0 ? m : e.GetType().Name;
+    }
+
+    /// <summary>The id of the process that created temporary file <paramref name="tempPath"/> (<c>.NAME.PID.ID.tmp</c>), if the name has one.</summary>
+    public static int? OwnerProcessId(string tempPath)
+    {
+        var parts = Path.GetFileName(tempPath).Split('.');
+        // "", NAME parts…, PID, ID, "tmp"
+        return parts.Length >= 5 && parts[^1] == "tmp" && int.TryParse(parts[^3], out var pid) ? pid : null;
+    }
+
+    /// <summary>Copies <paramref name="source"/> to <paramref name="destination"/> atomically (the destination is either the old file or a full copy).</summary>
+    public static void Copy(string source, string destination) =>
+        Write(destination, fs =>
+        {
+            using var src = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            src.CopyTo(fs);
+        });
 
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {

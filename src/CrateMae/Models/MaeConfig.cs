@@ -60,6 +60,9 @@ public sealed record MaeConfig
         }
 
         Require(ImgSize > 0 && PatchSize > 0, $"img_size ({ImgSize}) and patch_size ({PatchSize}) must be positive");
+        // Sanity bounds (far above any real model) keep sizes and parameter counts from overflowing.
+        Require(ImgSize <= 16384 && EmbedDim <= 65536 && DecoderEmbedDim <= 65536 && Depth <= 1024 && DecoderDepth <= 1024 && MlpRatio <= 64,
+            "sizes out of range (img_size ≤ 16384, embed widths ≤ 65536, depths ≤ 1024, mlp_ratio ≤ 64)");
         Require(ImgSize % PatchSize == 0, $"img_size {ImgSize} is not divisible by patch_size {PatchSize}");
         Require(InChans is >= 1 and <= 4, $"in_chans must be 1..4, got {InChans}");
         Require(EmbedDim > 0 && Depth >= 0 && NumHeads > 0, "embed_dim and num_heads must be positive, depth non-negative");
@@ -95,8 +98,15 @@ public sealed record MaeConfig
     {
         try
         {
-            return (JsonSerializer.Deserialize<MaeConfig>(json, JsonOptions)
-                    ?? throw new ArgumentException($"{source}: empty config")).Validate();
+            var config = JsonSerializer.Deserialize<MaeConfig>(json, JsonOptions) ?? throw new ArgumentException($"{source}: empty config");
+            try
+            {
+                return config.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"{source}: {e.Message}", e);
+            }
         }
         catch (JsonException e)
         {

@@ -353,5 +353,14 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"images are {imgs.shape[2]}×{imgs.shape[3]}; model '{c.Name}' trains on {c.ImgSize}×{c.ImgSize}");
         if (imgs.shape[2] % c.PatchSize != 0 || imgs.shape[3] % c.PatchSize != 0)
             throw new ArgumentException($"image size {imgs.shape[2]}×{imgs.shape[3]} is not divisible by the patch size {c.PatchSize}");
+        using (NewDisposeScope())
+        {
+            var finite = isfinite(imgs).flatten(1).all(1);    // one cheap pass; the intermediates die with the scope
+            if (!finite.all().item<bool>())
+            {
+                long row = finite.logical_not().nonzero()[0, 0].item<long>();
+                throw new ArgumentException($"images contain NaN or Inf (first in batch row {row}); model '{c.Name}' needs finite inputs");
+            }
+        }
     }
 }

@@ -37,7 +37,7 @@ public static class Checkpoint
         if (state is not null) meta["state"] = JsonSerializer.Serialize(state, Json);
         if (options is not null) meta["options"] = JsonSerializer.Serialize(options, Json);
         if (extra is not null) foreach (var (k, v) in extra) meta[k] = v;
-        Safetensors.Save(path, tensors, meta);
+        Safetensors.Save(path, tensors, meta);    // atomic; a failure names the file and says the previous version is unchanged
     }
 
     /// <summary>A loaded checkpoint: the config, model weights, optimizer tensors and metadata.</summary>
@@ -63,12 +63,47 @@ public static class Checkpoint
         /// <summary>Builds the model from the stored config and loads the weights (strict).</summary>
         public MaskedAutoencoder CreateModel()
         {
+            CheckWeightsFit(Config, ModelTensors, Path);
             var model = new MaskedAutoencoder(Config);
             StateDictLoader.LoadInto(model, ModelTensors, Path);
             return model;
         }
 
         public void Dispose() => _owner.Dispose();
+    }
+
+    /// <summary>
+    /// Refuses weights whose element count differs from what <paramref name="config"/> needs, before a model of that size is
+    /// allocated: a corrupt or foreign config (say embed_dim 3200000) must not build a huge model just to fail the strict load.
+    /// </summary>
+    public static void CheckWeightsFit(MaeConfig config, IEnumerable<(string Key, Tensor Value)> tensors, string source)
+    {
+        long stored = tensors.Sum(t => t.Value.numel());
+        long expected;
+        try
+        {
+            expected = checked(ParameterCount.Of(config).Total);
+        }
+        catch (OverflowException)
+        {
+            expected = long.MaxValue;
+        }
+        if (stored != expected)
+            throw new InvalidDataException(
+                $"{source}: the stored model config ('{config.Name}', {config.Kind}, embed_dim {config.EmbedDim}, depth {config.Depth}) needs " +
+                $"{expected:N0} weights but the file holds {stored:N0}; the config or the weights are corrupt or do not belong together");
+    }
+
+    private static T Parse<T>(string json, string path, string key) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, Json) ?? throw new InvalidDataException($"{path}: checkpoint metadata '{key}' is null");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: checkpoint metadata '{key}' is not valid ({e.Message})", e);
+        }
     }
 
     public static Contents Load(string path)
@@ -82,8 +117,10 @@ public static class Checkpoint
             if (!meta.TryGetValue("config", out var cfgJson))
                 throw new InvalidDataException($"{path}: checkpoint has no model config");
             var config = MaeConfig.FromJson(cfgJson, path + " (config)");
-            TrainingState? state = meta.TryGetValue("state", out var s) ? JsonSerializer.Deserialize<TrainingState>(s, Json) : null;
-            PretrainOptions? options = meta.TryGetValue("options", out var o) ? JsonSerializer.Deserialize<PretrainOptions>(o, Json) : null;
+            var state = meta.TryGetValue("state", out var s) ? Parse<TrainingState>(s, path, "state") : null;
+            var options = meta.TryGetValue("options", out var o) ? Parse<PretrainOptions>(o, path, "options") : null;
+            if (state is not null && (state.Epoch < 0 || state.StepInEpoch < 0 || state.GlobalStep < 0 || state.OptimizerSteps is null))
+                throw new InvalidDataException($"{path}: checkpoint metadata 'state' has a negative position or no optimizer steps");
             var model = content.Tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal))
                 .Select(t => (t.Key["model.".Length..], t.Value)).ToList();
             var optim = content.Tensors.Where(t => t.Key.StartsWith("optim.", StringComparison.Ordinal))

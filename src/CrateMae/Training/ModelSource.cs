@@ -39,7 +39,7 @@ public static class ModelSource
                 throw new ArgumentException($"--model {modelConfig} differs from the config stored in {path}; leave --model out for CrateMae checkpoints");
             var model = ckpt.CreateModel();
             model.to(dev);
-            return new LoadedModel(model, path, RunArtifacts.NormalizationFrom(ckpt.Metadata),
+            return new LoadedModel(model, path, RunArtifacts.NormalizationFrom(ckpt.Metadata, path),
                 ckpt.Metadata.TryGetValue("data", out var d) ? d : null);
         }
 
@@ -48,10 +48,12 @@ public static class ModelSource
             using var st = Safetensors.Load(path);
             if (modelConfig is null && st.Metadata.TryGetValue("crate_mae_config", out var json))
             {
-                var own = new MaskedAutoencoder(MaeConfig.FromJson(json, path + " (crate_mae_config)"));
+                var ownConfig = MaeConfig.FromJson(json, path + " (crate_mae_config)");
+                Checkpoint.CheckWeightsFit(ownConfig, st.Tensors, path);
+                var own = new MaskedAutoencoder(ownConfig);
                 StateDictLoader.LoadInto(own, st.Tensors, path);
                 own.to(dev);
-                return new LoadedModel(own, path, RunArtifacts.NormalizationFrom(st.Metadata),
+                return new LoadedModel(own, path, RunArtifacts.NormalizationFrom(st.Metadata, path),
                     st.Metadata.TryGetValue("data", out var d) ? d : null);
             }
         }

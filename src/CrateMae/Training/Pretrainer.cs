@@ -47,9 +47,9 @@ public sealed class Pretrainer
     /// <summary>Trains from scratch, or from <paramref name="resumeFrom"/> (a checkpoint file or run folder).</summary>
     public PretrainSummary Train(string? resumeFrom = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(_run.Root);
-        Directory.CreateDirectory(_run.Reconstructions);
-        Directory.CreateDirectory(_run.Checkpoints);
+        _run.Create();
+        int stale = _run.RemoveStaleTemporaryFiles();
+        if (stale > 0) Message?.Invoke($"removed {stale} temporary file(s) left by an interrupted write");
 
         random.manual_seed(_options.Seed);
         using var model = new MaskedAutoencoder(_config, new Generator((ulong)_options.Seed));
@@ -60,16 +60,25 @@ public sealed class Pretrainer
 
         if (resumeFrom is not null)
         {
-            var path = RunFolder.ResolveCheckpoint(resumeFrom);
-            using var ckpt = Checkpoint.Load(path);
+            var path = RunFolder.ResolveResume(resumeFrom);
+            using var ckpt = LoadForResume(path);
             if (ckpt.Config with { Name = "" } != _config with { Name = "" })
                 throw new ArgumentException($"--resume {path}: the checkpoint's model config differs from --model '{_config.Name}'");
             StateDictLoader.LoadInto(model, ckpt.ModelTensors, path);
             state = ckpt.State ?? throw new InvalidDataException($"{path}: checkpoint has no training state to resume from");
+            if (state.StepInEpoch > _train.StepsPerEpoch)
+                throw new ArgumentException($"--resume {path}: the checkpoint stopped at step {state.StepInEpoch} of epoch {state.Epoch + 1}, " +
+                                            $"but the data now gives only {_train.StepsPerEpoch} steps per epoch (changed --batch-size, --limit or dataset?)");
+            if (ckpt.OptimizerTensors.Count == 0 && state.Epoch < _options.Epochs)
+                Message?.Invoke($"note: {path} holds no optimizer state; continuing with fresh AdamW moments");
             optimizer.LoadState(ckpt.OptimizerTensors, state.OptimizerSteps, path);
             if (state.Seed != _options.Seed)
                 Message?.Invoke($"note: resuming with --seed {_options.Seed}, the checkpoint used {state.Seed}; the data order will differ");
             Message?.Invoke($"resumed from {path} at epoch {state.Epoch + 1}, step {state.StepInEpoch} (global step {state.GlobalStep})");
+            // A kill between the epoch-end checkpoint and its numbered copy left the copy missing: make it now.
+            if (state.StepInEpoch == 0 && state.Epoch > 0 && (state.Epoch % _options.CheckpointEvery == 0 || state.Epoch == _options.Epochs) &&
+                !File.Exists(_run.EpochCheckpoint(state.Epoch)))
+                AtomicFile.Copy(path, _run.EpochCheckpoint(state.Epoch));
         }
 
         _artifacts.WriteConfig(_run, _config, _options);
@@ -91,7 +100,7 @@ public sealed class Pretrainer
         double wallBefore = state.WallSeconds;
         long stepsThisSession = 0;
         var lastCheckpointTime = clock.Elapsed;
-        string? lastCheckpoint = resumeFrom is null ? null : RunFolder.ResolveCheckpoint(resumeFrom);
+        string? lastCheckpoint = resumeFrom is null ? null : RunFolder.ResolveResume(resumeFrom);
         bool interrupted = false;
 
         int epoch = state.Epoch;
@@ -113,6 +122,19 @@ public sealed class Pretrainer
             lastCheckpointTime = clock.Elapsed;
         }
 
+        // Bad data stops the run; progress since the last checkpoint is kept when the position is a clean step boundary.
+        Exception DataFailed(Exception e)
+        {
+            string where = $"epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep})";
+            if (stepsThisSession > 0 && stepInEpoch % _options.AccumIter == 0)
+            {
+                SaveLast();
+                return new InvalidDataException($"{e.Message}; training stopped at {where} and saved a resumable checkpoint {lastCheckpoint}", e);
+            }
+            return new InvalidDataException($"{e.Message}; training stopped at {where}; " +
+                (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last checkpoint is {lastCheckpoint}"), e);
+        }
+
         model.train();
         while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
         {
@@ -120,12 +142,14 @@ public sealed class Pretrainer
             double epochLossSum = 0;
             int epochLossCount = 0;
             // Cancellation is handled here at accumulation boundaries, never inside the loader, so no half-accumulated step is lost.
-            foreach (var (images, labels) in _train.Epoch(epoch, stepInEpoch, CancellationToken.None))
+            foreach (var (images, labels) in GuardData(_train.Epoch(epoch, stepInEpoch, CancellationToken.None), DataFailed))
             {
                 using (images)
                 using (labels)
                 using (var scope = NewDisposeScope())
                 {
+                    if (!isfinite(images).all().item<bool>())
+                        throw DataFailed(new InvalidDataException("the training batch contains NaN or Inf"));
                     double lr = schedule.At(epoch + (double)stepInEpoch / stepsPerEpoch);
                     double loss = TrainStep(model, optimizer, images.to(_device), lr, stepInEpoch, globalStep);
                     if (!double.IsFinite(loss))
@@ -158,7 +182,9 @@ public sealed class Pretrainer
                 bool atBoundary = stepInEpoch % _options.AccumIter == 0;
                 if (atBoundary && cancellationToken.IsCancellationRequested) { interrupted = true; break; }
                 if (globalStep >= totalSteps) break;
-                if (atBoundary && _options.CheckpointMinutes > 0 &&
+                // Not after an epoch's last step: the epoch-end checkpoint follows at once, and a checkpoint taken before the
+                // epoch-end metrics line would make a resume write that line twice.
+                if (atBoundary && stepInEpoch < stepsPerEpoch && _options.CheckpointMinutes > 0 &&
                     (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
                     SaveLast();
             }
@@ -184,7 +210,7 @@ public sealed class Pretrainer
             _artifacts.WriteLossPlot(_run);
             SaveLast();
             if (epoch % _options.CheckpointEvery == 0 || epoch == _options.Epochs)
-                File.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch), overwrite: true);
+                AtomicFile.Copy(_run.LastCheckpoint, _run.EpochCheckpoint(epoch));
             Message?.Invoke($"epoch {epoch}/{_options.Epochs}: train loss {trainLoss:F4}" +
                             (lastTest is null ? "" : $", test loss {lastTest:F4}") + $" ({epochClock.Elapsed.TotalSeconds:F0} s)");
             if (cancellationToken.IsCancellationRequested) interrupted = epoch < _options.Epochs;
@@ -230,6 +256,44 @@ public sealed class Pretrainer
         };
         _artifacts.WriteSummary(_run, summary);
         return summary;
+    }
+
+    /// <summary>Loads a checkpoint to resume from; if it is unreadable, the error points at the newest numbered checkpoint.</summary>
+    private Checkpoint.Contents LoadForResume(string path)
+    {
+        try
+        {
+            return Checkpoint.Load(path);
+        }
+        catch (InvalidDataException e)
+        {
+            var older = Directory.Exists(_run.Checkpoints)
+                ? Directory.GetFiles(_run.Checkpoints, "epoch-*" + Checkpoint.Extension).Order(StringComparer.Ordinal).LastOrDefault()
+                : null;
+            if (older is null || Path.GetFullPath(older) == Path.GetFullPath(path)) throw;
+            throw new InvalidDataException($"{e.Message}; the newest numbered checkpoint can be resumed instead: --resume {older}", e);
+        }
+    }
+
+    /// <summary>Enumerates <paramref name="source"/>; an exception while reading a batch is replaced by <paramref name="failed"/>(it).</summary>
+    private static IEnumerable<(Tensor Images, Tensor Labels)> GuardData(IEnumerable<(Tensor Images, Tensor Labels)> source,
+                                                                         Func<Exception, Exception> failed)
+    {
+        using var e = source.GetEnumerator();
+        while (true)
+        {
+            bool has;
+            try
+            {
+                has = e.MoveNext();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw failed(ex);
+            }
+            if (!has) yield break;
+            yield return e.Current;
+        }
     }
 
     /// <summary>One forward/backward; an optimizer step at each accumulation boundary. Returns the (unscaled) loss.</summary>
@@ -303,7 +367,7 @@ public sealed class Pretrainer
     private double? FirstTestLossFromMetrics()
     {
         if (!File.Exists(_run.Metrics)) return null;
-        var first = MetricsLog.Read(_run.Metrics).FirstOrDefault(r => (string?)r["type"] == "epoch" && (int?)r["epoch"] == 0);
-        return first?["test_loss"]?.GetValue<double>();
+        var first = MetricsLog.Read(_run.Metrics).FirstOrDefault(r => (string?)r["type"] == "epoch" && MetricsLog.Integer(r, "epoch") == 0);
+        return first is null ? null : MetricsLog.Number(first, "test_loss");
     }
 }

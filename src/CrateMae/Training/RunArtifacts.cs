@@ -16,6 +16,8 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
     private Tensor? _fixedImages;
 
     public NormalizationStats Normalization { get; } = normalization;
+    /// <summary>Image files left out of the training data (<c>--skip-bad-images</c>); listed in config.json.</summary>
+    public IReadOnlyList<BadImage> SkippedImages { get; init; } = [];
     public string DataDescription { get; } = dataDescription;
 
     /// <summary>Metadata stored in every checkpoint so later commands can normalise images like training did.</summary>
@@ -26,13 +28,24 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
     };
 
     /// <summary>Reads the normalisation stored by <see cref="CheckpointMetadata"/>, if any.</summary>
-    public static NormalizationStats? NormalizationFrom(IReadOnlyDictionary<string, string> metadata)
+    public static NormalizationStats? NormalizationFrom(IReadOnlyDictionary<string, string> metadata, string? source = null)
     {
         if (!metadata.TryGetValue("normalization", out var json)) return null;
-        var node = JsonNode.Parse(json)!;
-        return new NormalizationStats(node["mean"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray(),
-                                      node["std"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
+        try
+        {
+            var node = JsonNode.Parse(json)!;
+            var stats = new NormalizationStats(node["mean"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray(),
+                                               node["std"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
+            stats.Validate();
+            return stats;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or ArgumentException)
+        {
+            throw new InvalidDataException($"{(source is null ? "" : source + ": ")}the stored normalization '{Truncate(json)}' is not {{\"mean\": [..], \"std\": [..]}} with finite means and positive stds ({e.Message})", e);
+        }
     }
+
+    private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
 
     public void WriteConfig(RunFolder run, MaeConfig config, PretrainOptions options)
     {
@@ -46,6 +59,11 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
                 ["mean"] = new JsonArray(Normalization.Mean.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
                 ["std"] = new JsonArray(Normalization.Std.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
             },
+            ["skipped_images"] = SkippedImages.Count,
+            ["skipped_image_files"] = new JsonArray(SkippedImages.Select(b => (JsonNode)new JsonObject
+            {
+                ["path"] = b.Path, ["reason"] = b.Reason,
+            }).ToArray()),
             ["effective_batch"] = options.EffectiveBatch,
             ["lr"] = options.AbsoluteLr,
             ["parameters"] = JsonNode.Parse(JsonSerializer.Serialize(ParameterCount.Of(config), MaeConfig.JsonOptions)),
@@ -118,14 +136,15 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
     {
         if (!File.Exists(run.Metrics)) return;
         var records = MetricsLog.Read(run.Metrics);
-        var steps = records.Where(r => (string?)r["type"] == "step").ToList();
-        var epochs = records.Where(r => (string?)r["type"] == "epoch" && r["test_loss"] is not null).ToList();
+        List<(double Step, double Value)> Points(string type, string key) => records
+            .Where(r => (string?)r["type"] == type && MetricsLog.Integer(r, "step") is not null && MetricsLog.Number(r, key) is not null)
+            .Select(r => ((double)MetricsLog.Integer(r, "step")!.Value, MetricsLog.Number(r, key)!.Value)).ToList();
+        var steps = Points("step", "loss");
+        var epochs = Points("epoch", "test_loss");
         var series = new List<LineSeries>
         {
-            new("train loss (masked patches)", steps.Select(r => (double)r["step"]!.GetValue<long>()).ToList(),
-                steps.Select(r => r["loss"]!.GetValue<double>()).ToList()),
-            new("test loss (masked patches)", epochs.Select(r => (double)r["step"]!.GetValue<long>()).ToList(),
-                epochs.Select(r => r["test_loss"]!.GetValue<double>()).ToList()) { ShowMarkers = true },
+            new("train loss (masked patches)", steps.Select(p => p.Step).ToList(), steps.Select(p => p.Value).ToList()),
+            new("test loss (masked patches)", epochs.Select(p => p.Step).ToList(), epochs.Select(p => p.Value).ToList()) { ShowMarkers = true },
         };
         Plots.SaveLinePlot(run.LossPlot, series, "Masked-patch reconstruction loss", "step", "MSE (normalised pixels)");
     }
