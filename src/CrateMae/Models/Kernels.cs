@@ -15,6 +15,19 @@ public enum AttentionKernel
     Sdpa,
 }
 
+/// <summary>How the fast ISTA step forms (y − yWᵀ)W.</summary>
+public enum IstaForm
+{
+    /// <summary>Folded when there are at least 2·D token rows (where it saves work), else two products.</summary>
+    Auto,
+
+    /// <summary>Always y(W − WᵀW): one product with the activations plus a D×D×D one.</summary>
+    Folded,
+
+    /// <summary>Always two products with the activations, the residual carried by <c>addmm</c>.</summary>
+    TwoProducts,
+}
+
 /// <summary>
 /// Switches between the fast implementations of the hot modules and the plain, official-form reference ops.
 /// The reference path is the test oracle: the fast paths must equal it within 1e-5 (relative to the largest magnitude)
@@ -35,8 +48,22 @@ public static class Kernels
         return new Restore(() => _reference = previous);
     }
 
-    /// <summary>Process-wide attention kernel of the fast path (benchmarks and tests override it).</summary>
-    public static AttentionKernel Attention { get; set; } = AttentionKernel.Auto;
+    [ThreadStatic] private static AttentionKernel _attention;
+    [ThreadStatic] private static IstaForm _ista;
+
+    /// <summary>The attention kernel of the fast path on this thread (default <see cref="AttentionKernel.Auto"/>).</summary>
+    public static AttentionKernel Attention => _attention;
+
+    /// <summary>The ISTA form of the fast path on this thread (default <see cref="IstaForm.Auto"/>).</summary>
+    public static IstaForm Ista => _ista;
+
+    /// <summary>Forces fast-path variants on this thread until disposed (benchmarks and tests).</summary>
+    public static IDisposable Use(AttentionKernel attention = AttentionKernel.Auto, IstaForm ista = IstaForm.Auto)
+    {
+        var (a, i) = (_attention, _ista);
+        (_attention, _ista) = (attention, ista);
+        return new Restore(() => (_attention, _ista) = (a, i));
+    }
 
     /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
     internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad)

@@ -81,16 +81,9 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
         var w = heads.contiguous().view(b * _heads, n, dh);                       // one copy serves all three products
         using var zero = zeros(1, 1, 1, dtype: a.dtype, device: a.device);
         var dots = Kernels.Baddbmm(zero, w, w.transpose(1, 2), 0, (float)_scale); // A_k A_kᵀ/√d_h  [B·K, N, N]
-        Tensor attn;
-        if (a.dtype == ScalarType.Float32)
-        {
-            attn = dots.softmax(-1);
-        }
-        else
-        {
-            using var p = dots.softmax(-1, ScalarType.Float32);                   // softmax in float32
-            attn = p.to(a.dtype);
-        }
+        // In bf16 the softmax kernel loads bf16 scores, computes max, exp and sum in float32 and rounds only the
+        // probabilities (the operand of the next bf16 product) to bf16; its backward likewise accumulates in float32.
+        var attn = dots.softmax(-1);
         var mixed = attn.bmm(w);                                                  // [B·K, N, d_h]
         return mixed.view(b, _heads, n, dh).transpose(1, 2).reshape(b, n, inner);
     }
