@@ -113,7 +113,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         var m = r.Memory;
         AnsiConsole.WriteLine(
             $"memory: RSS {F(m.RssStartMb, "F0")} → {F(m.RssEndMb, "F0")} MB, peak {F(m.PeakRssMb, "F0")} MB; live tensors {m.LiveTensorsStart} → {m.LiveTensorsEnd}" +
-            (r.Train is { } t ? $"; training steps {t.LiveTensorsAfterWarmup} → {t.LiveTensorsAfterSteps}" : ""));
+            (r.Train is { } t ? $"; training steps: live tensors {t.LiveTensorsAfterWarmup} → {t.LiveTensorsAfterSteps}, RSS {F(t.RssAfterWarmupMb, "F0")} → {F(t.RssAfterStepsMb, "F0")} MB" : ""));
         AnsiConsole.WriteLine(
             $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));

@@ -67,6 +67,11 @@ public sealed record PhaseResult
     /// <summary>Live tensors on this thread after the warm-up steps and after the last step (equal when nothing leaks).</summary>
     public long LiveTensorsAfterWarmup { get; init; }
     public long LiveTensorsAfterSteps { get; init; }
+    /// <summary>Resident set size (MB) after the warm-up and after the last step.</summary>
+    public double RssAfterWarmupMb { get; init; }
+    public double RssAfterStepsMb { get; init; }
+    /// <summary>RSS (MB) after every tenth of the timed steps (up to 10 samples): flat when memory does not grow.</summary>
+    public double[] RssTraceMb { get; init; } = [];
 }
 
 /// <summary>Square-matmul peak measured in the same process: best of several n×n · n×n products.</summary>
@@ -242,9 +247,11 @@ public static class ThroughputBenchmark
         var cpus = new List<double>();
         double loss = double.NaN;
         long liveWarm = 0;
+        double rssWarm = 0;
+        var trace = new List<double>();
         for (int i = 0; i < o.Warmup + o.Steps; i++)
         {
-            if (i == o.Warmup) liveWarm = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
             using var scope = NewDisposeScope();
             using var gen = new Generator(Pretrainer.StepSeed(o.Seed, i));
             var noise = rand(o.Batch, c.NumPatches, generator: gen).to(device);
@@ -256,11 +263,13 @@ public static class ThroughputBenchmark
             {
                 times.Add(sw.Elapsed.TotalSeconds);
                 cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
+                if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
             }
         }
         return Summarise(times, cpus, o.Batch, FlopCount.TrainingStep(c, o.Batch, o.MaskRatio)) with
         {
             LastLoss = loss, LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
         };
     }
 
@@ -273,12 +282,14 @@ public static class ThroughputBenchmark
         var times = new List<double>();
         var cpus = new List<double>();
         long liveWarm = 0;
+        double rssWarm = 0;
+        var trace = new List<double>();
         using (no_grad())
         using (MatmulPrecision.Use(precision))
         {
             for (int i = 0; i < o.Warmup + o.Steps; i++)
             {
-                if (i == o.Warmup) liveWarm = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+                if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
                 using var scope = NewDisposeScope();
                 var cpu = Environment.CpuUsage.TotalTime;
                 var sw = Stopwatch.StartNew();
@@ -289,6 +300,7 @@ public static class ThroughputBenchmark
                 {
                     times.Add(sw.Elapsed.TotalSeconds);
                     cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
+                    if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
                 }
             }
         }
@@ -296,8 +308,13 @@ public static class ThroughputBenchmark
         return Summarise(times, cpus, o.Batch, FlopCount.EmbeddingStep(c, o.Batch)) with
         {
             LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
         };
     }
+
+    /// <summary>True after steps ⌈k·n/10⌉, k = 1..10 (every step when n ≤ 10).</summary>
+    private static bool IsTracePoint(int done, int total) =>
+        total <= 10 || done == total || (done * 10L) / total != ((done - 1) * 10L) / total;
 
     private static double Median(IEnumerable<double> values)
     {

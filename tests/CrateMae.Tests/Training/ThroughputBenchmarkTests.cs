@@ -45,10 +45,11 @@ public sealed class ThroughputBenchmarkTests
             Assert.Equal(2, p.GetProperty("step_seconds").GetArrayLength());
             foreach (var key in new[] { "median_seconds", "best_seconds", "median_img_per_s", "best_img_per_s", "median_cpu_seconds",
                                         "gflop_per_step", "median_gflops", "best_gflops", "mfu_median", "mfu_best",
-                                        "live_tensors_after_warmup", "live_tensors_after_steps" })
+                                        "live_tensors_after_warmup", "live_tensors_after_steps", "rss_after_warmup_mb", "rss_after_steps_mb" })
                 Assert.True(p.GetProperty(key).GetDouble() >= 0, $"{phase}.{key}");
             Assert.True(p.GetProperty("best_img_per_s").GetDouble() >= p.GetProperty("median_img_per_s").GetDouble());
             Assert.Equal(p.GetProperty("live_tensors_after_warmup").GetInt64(), p.GetProperty("live_tensors_after_steps").GetInt64());
+            Assert.Equal(2, p.GetProperty("rss_trace_mb").GetArrayLength());
         }
         Assert.True(double.IsFinite(root.GetProperty("train").GetProperty("last_loss").GetDouble()));
         Assert.Equal(JsonValueKind.Null, root.GetProperty("embed").GetProperty("last_loss").ValueKind);
