@@ -22,9 +22,23 @@ public sealed class LinprobeCommand : Command<LinprobeCommand.Settings>
         [Description("Fraction of the training set held out to choose λ (default 0.1).")]
         public double ValFraction { get; init; } = 0.1;
 
+        [CommandOption("--max-iter <N>")]
+        [Description("L-BFGS iteration cap per fit (default 1000).")]
+        public int MaxIter { get; init; } = 1000;
+
+        [CommandOption("--tolerance <G>")]
+        [Description("L-BFGS stops when the gradient norm is at most G (default 1e-6).")]
+        public double Tolerance { get; init; } = 1e-6;
+
         public LinearProbeOptions ProbeOptions()
         {
-            var options = new LinearProbeOptions { ValidationFraction = ValFraction, Seed = Seed };
+            if (MaxIter < 1) throw new ArgumentException($"--max-iter {MaxIter}: expected an integer ≥ 1");
+            if (!(Tolerance > 0) || !double.IsFinite(Tolerance)) throw new ArgumentException($"--tolerance {Tolerance}: expected a positive number");
+            var options = new LinearProbeOptions
+            {
+                ValidationFraction = ValFraction, Seed = Seed,
+                Solver = new LbfgsOptions { MaxIterations = MaxIter, GradientTolerance = Tolerance },
+            };
             if (Reg is { } list)
             {
                 var grid = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>

@@ -190,6 +190,8 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("--reg", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(bad, Quiet)).Message);
         var frac = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, ValFraction = 1.5 };
         Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(frac, Quiet)).Message);
+        var iters = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, MaxIter = 0 };
+        Assert.Contains("--max-iter", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(iters, Quiet)).Message);
     }
 
     [Fact]
