@@ -15,5 +15,25 @@ app.Configure(config =>
         .WithExample("pretrain").WithExample("pretrain", "--model", "vit-fmnist", "--epochs", "20", "--output", "runs/vit");
     config.AddCommand<ConvertCommand>("convert").WithDescription("Convert weights between .pth, .safetensors and .ckpt (by extension).")
         .WithExample("convert", "runs/crate-fmnist", "model.safetensors");
+    config.AddCommand<AnalyzeCommand>("analyze").WithDescription("Per-layer coding rate Rᶜ and sparsity (mean ± std over images), JSON and plots; overlay checkpoints and a random init.")
+        .WithExample("analyze", "--checkpoint", "runs/crate-fmnist", "--random-init");
+    config.AddCommand<AttentionCommand>("attention").WithDescription("cls attention of every head of a layer over images (PNG grid) and the foreground ratio.")
+        .WithExample("attention", "--checkpoint", "runs/crate-fmnist", "--index", "0", "--count", "4");
+    config.AddCommand<PcaCommand>("pca").WithDescription("PCA of a layer's patch features over images: RGB of three components and each component (PNG).")
+        .WithExample("pca", "--checkpoint", "runs/crate-fmnist", "--count", "8");
+    config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("Masked reconstructions of any images: original | masked | reconstruction | + visible (PNG).")
+        .WithExample("reconstruct", "--checkpoint", "runs/crate-fmnist", "--image", "shirt.png");
+    config.AddCommand<ReportCommand>("report").WithDescription("One self-contained HTML page about a run: config, metrics, loss, reconstructions, analysis, attention, evaluation.")
+        .WithExample("report", "runs/crate-fmnist");
+    config.AddCommand<LinprobeCommand>("linprobe").WithDescription("Linear probe (L-BFGS, λ chosen on a validation split) on frozen-encoder features; --floors adds raw pixels and a random-init encoder.")
+        .WithExample("linprobe", "--checkpoint", "runs/crate-fmnist", "--floors");
+    config.AddCommand<KnnCommand>("knn").WithDescription("Weighted cosine k-NN (k = 20, T = 0.07) on the same cached features.")
+        .WithExample("knn", "--checkpoint", "runs/crate-fmnist", "--floors");
+    config.AddCommand<FinetuneCommand>("finetune").WithDescription("Fine-tune the encoder with a linear head (layer decay, label smoothing, warm-up + cosine).")
+        .WithExample("finetune", "--checkpoint", "runs/crate-fmnist", "--epochs", "5");
+    config.AddCommand<EmbedCommand>("embed").WithDescription("Write encoder features (and labels) as NumPy .npy files.")
+        .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "--out", "test.npy");
+    config.AddCommand<CompareCommand>("compare").WithDescription("One markdown + JSON table across pre-training runs and their evaluations.")
+        .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "--out", "comparison.md");
 });
 return CliErrors.Run(() => app.Run(args), args);

@@ -1,18 +1,21 @@
+using CrateMae.Imaging;
 using ScottPlot;
 
 namespace CrateMae.Analysis;
 
 /// <summary>
-/// The two white-box line plots over layers ℓ = 1 … L (spec §7.3), drawn with ScottPlot and written as PNG
-/// atomically: coding rate R^c (circle markers) and ℓ⁰ density / sparsity (square markers), error bars = std over
-/// images. Several named series can be overlaid.
+/// The two white-box line plots over layers ℓ = 1 … L (spec §7.3), drawn with the shared
+/// <see cref="Plots.SaveErrorBarPlot"/> and written as PNG atomically: coding rate R^c (circle markers) and ℓ⁰ density /
+/// sparsity (square markers), error bars = std over images. Several named series are overlaid (same axes, one colour
+/// and legend entry each, slightly shifted sideways so their error bars stay readable).
 /// </summary>
 public static class LayerCurvePlot
 {
     /// <summary>Default figure size in pixels.</summary>
     public const int DefaultWidth = 640, DefaultHeight = 480;
 
-    private const string FontName = "DejaVu Sans";
+    /// <summary>Sideways shift between overlaid series, in layers.</summary>
+    private const double Dodge = 0.08;
 
     /// <summary>R^c per layer with std error bars.</summary>
     /// <exception cref="ArgumentException">No series, or a series has no layers.</exception>
@@ -43,34 +46,13 @@ public static class LayerCurvePlot
         MarkerShape marker, Func<LayerStatistics, (double Mean, double Std)> select)
     {
         if (width < 100 || height < 100) throw new ArgumentException($"figure must be at least 100×100 pixels, got {width}×{height}");
-        var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
-        for (int i = 0; i < series.Count; i++)
+        var lines = series.Select(s =>
         {
-            var layers = series[i].Report.Layers;
-            double[] xs = layers.Select(l => (double)l.Layer).ToArray();
-            var values = layers.Select(select).ToArray();
-            double[] ys = values.Select(v => v.Mean).ToArray();
-            double[] errs = values.Select(v => v.Std).ToArray();
-            var color = palette.GetColor(i);
-            var bars = plot.Add.ErrorBar(xs, ys, errs);
-            bars.Color = color;
-            var line = plot.Add.Scatter(xs, ys, color);
-            line.MarkerShape = marker;
-            line.MarkerSize = 8;
-            line.LineWidth = 1.5f;
-            line.LegendText = series[i].Name;
-        }
-        int maxLayer = series.Max(s => s.Report.Layers.Count);
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(maxLayer > 16 ? 2 : 1);
-        plot.Axes.SetLimitsX(0.5, maxLayer + 0.5);
-        plot.Title(title);
-        plot.XLabel("layer ℓ");
-        plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
-        // DejaVu Sans (Debian's fonts-dejavu-core) has ℓ, ε, ‖ and ⁰; if it is missing ScottPlot falls back to a system font.
-        plot.Font.Set(FontName);
-        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
+            var values = s.Report.Layers.Select(select).ToArray();
+            return new ErrorBarSeries(s.Name, s.Report.Layers.Select(l => (double)l.Layer).ToArray(),
+                values.Select(v => v.Mean).ToArray(), values.Select(v => v.Std).ToArray()) { Marker = marker };
+        }).ToList();
+        Plots.SaveErrorBarPlot(path, lines, title, "layer ℓ", yLabel, width, height, dodge: series.Count > 1 ? Dodge : 0, integerX: true);
     }
 
     private static void CheckSeries(IReadOnlyList<ReportSeries> series)

@@ -1,12 +1,13 @@
+using CrateMae.Data;
 using static TorchSharp.torch;
 
 namespace CrateMae.Analysis;
 
 /// <summary>
 /// PCA feature figure (spec §7.5): one row per image — the image, the RGB composite of three components, then
-/// (optionally) every component as a grey map; maps nearest-upsampled to the image size.
-/// Size: with panels of (H·s)×(W·s) and c columns (2 + k with components), width = c·W·s + (c + 1)·4,
-/// height = 20 + B·H·s + (B + 1)·4.
+/// (optionally) every component as a grey map; maps nearest-upsampled to the image size (drawn with the shared
+/// <see cref="Imaging.ImageGrid"/>). Size: with panels of (H·s)×(W·s) and c columns (2 + k with components),
+/// width = c·W·s + (c + 1)·4, height = 20 + B·H·s + (B + 1)·4.
 /// </summary>
 public static class PcaPanelImage
 {
@@ -18,9 +19,10 @@ public static class PcaPanelImage
     /// <param name="scale">Integer pixel scale s; default max(1, ⌈128 / max(H, W)⌉).</param>
     /// <param name="mean">Optional per-channel normalisation mean to undo for display (with <paramref name="std"/>).</param>
     /// <param name="std">Optional per-channel normalisation std.</param>
+    /// <param name="rgbCaption">Caption of the composite column (e.g. which components it shows).</param>
     /// <exception cref="ArgumentException">Shapes do not agree.</exception>
     public static void Save(string path, Tensor images, Tensor rgb, Tensor? components = null, int? scale = null,
-        IReadOnlyList<double>? mean = null, IReadOnlyList<double>? std = null)
+        IReadOnlyList<double>? mean = null, IReadOnlyList<double>? std = null, string rgbCaption = "PCA RGB")
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(rgb);
@@ -31,33 +33,21 @@ public static class PcaPanelImage
             throw new ArgumentException($"components must be [B, k, gh, gw] with B = {images.shape[0]}, got [{string.Join(", ", components.shape)}]", nameof(components));
         int b = (int)images.shape[0], h = (int)images.shape[2], w = (int)images.shape[3];
         int k = components is null ? 0 : (int)components.shape[1];
-        int s = scale ?? Math.Max(1, (int)Math.Ceiling(128.0 / Math.Max(h, w)));
-        if (s <= 0) throw new ArgumentException($"scale must be positive, got {s}", nameof(scale));
+        int s = scale ?? DisplayImages.DefaultScale(h, w);
 
-        var captions = new List<string> { "image", "PCA RGB" };
+        var captions = new List<string> { "image", rgbCaption };
         captions.AddRange(Enumerable.Range(1, k).Select(i => $"PC {i}"));
-        using var canvas = new PanelCanvas(b, 2 + k, w * s, h * s, captions);
+        var grid = DisplayImages.Grid(captions, s);
         using var scope = NewDisposeScope();
+        var pixels = DisplayImages.Pixels(images, mean, std);
         for (int i = 0; i < b; i++)
         {
-            canvas.Draw(i, 0, PanelCanvas.ImagePixels(images[i], mean, std));
-            canvas.Draw(i, 1, Grid(rgb[i]));
-            for (int j = 0; j < k; j++) canvas.Draw(i, 2 + j, Grid(components![i, j].unsqueeze(0)));
+            var row = new FloatImage?[2 + k];
+            row[0] = pixels[i];
+            row[1] = DisplayImages.Enlarge(rgb[i].clamp(0, 1), h, w);
+            for (int j = 0; j < k; j++) row[2 + j] = DisplayImages.Enlarge(components![i, j].clamp(0, 1), h, w);
+            grid.AddRow(row);
         }
-        canvas.Save(path);
-    }
-
-    /// <summary>[3, gh, gw] or [1, gh, gw] values in [0, 1] → [gh, gw, 3] (grey when one channel).</summary>
-    private static float[,,] Grid(Tensor map)
-    {
-        int c = (int)map.shape[0], gh = (int)map.shape[1], gw = (int)map.shape[2];
-        float[] v;
-        using (var cpu = map.detach().to(ScalarType.Float32).cpu().contiguous()) v = cpu.data<float>().ToArray();
-        var result = new float[gh, gw, 3];
-        for (int y = 0; y < gh; y++)
-        for (int x = 0; x < gw; x++)
-        for (int ch = 0; ch < 3; ch++)
-            result[y, x, ch] = Math.Clamp(v[(c == 3 ? ch : 0) * gh * gw + y * gw + x], 0f, 1f);
-        return result;
+        grid.SavePng(path);
     }
 }

@@ -20,32 +20,15 @@ public sealed record WhiteBoxReport(
     [property: JsonPropertyName("epsilon")] double Epsilon,
     [property: JsonPropertyName("layers")] IReadOnlyList<LayerStatistics> Layers)
 {
-    private static readonly JsonSerializerOptions Options = new()
-    {
-        WriteIndented = true,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        RespectRequiredConstructorParameters = true,
-        RespectNullableAnnotations = true,
-    };
-
     /// <summary>Indented JSON in the documented field order.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, Options);
+    public string ToJson() => JsonSerializer.Serialize(this, StrictJson.Options);
 
     /// <summary>Parses <see cref="ToJson"/> output; unknown or missing fields are an error.</summary>
     /// <exception cref="ArgumentException">Not a valid report.</exception>
     public static WhiteBoxReport FromJson(string json, string source = "white-box report JSON")
     {
-        ArgumentNullException.ThrowIfNull(json);
-        WhiteBoxReport? report;
-        try
-        {
-            report = JsonSerializer.Deserialize<WhiteBoxReport>(json, Options);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException($"{source}: not a valid white-box report ({e.Message})", e);
-        }
-        if (report is null || report.Model is null || report.Layers is null || report.BlockKind is null)
+        var report = StrictJson.Parse<WhiteBoxReport>(json, source, "white-box report");
+        if (report.Model is null || report.Layers is null || report.BlockKind is null)
             throw new ArgumentException($"{source}: missing fields (model, block_kind and layers are required)");
         for (int i = 0; i < report.Layers.Count; i++)
             if (report.Layers[i] is null || report.Layers[i].Layer != i + 1)

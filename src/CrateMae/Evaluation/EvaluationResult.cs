@@ -5,7 +5,7 @@ namespace CrateMae.Evaluation;
 
 /// <summary>
 /// One downstream-evaluation outcome, serialised as a flat snake_case JSON object whose first property is
-/// <c>"kind"</c> (<c>"linear_probe"</c> or <c>"knn"</c>). The schema is documented in <c>docs/evaluation-schema.md</c>;
+/// <c>"kind"</c> (<c>"linear_probe"</c>, <c>"knn"</c> or <c>"fine_tune"</c>). The schema is documented in <c>docs/evaluation-schema.md</c>;
 /// <see cref="SchemaVersion"/> changes whenever a property is renamed, removed or changes meaning.
 /// Accuracies are fractions in [0, 1].
 /// </summary>
@@ -13,6 +13,7 @@ namespace CrateMae.Evaluation;
     UnknownDerivedTypeHandling = JsonUnknownDerivedTypeHandling.FailSerialization)]
 [JsonDerivedType(typeof(LinearProbeResult), "linear_probe")]
 [JsonDerivedType(typeof(KnnResult), "knn")]
+[JsonDerivedType(typeof(FineTuneResult), "fine_tune")]
 public abstract record EvaluationResult
 {
     /// <summary>The schema version this code writes.</summary>
@@ -50,6 +51,14 @@ public abstract record EvaluationResult
     [JsonPropertyOrder(-13)]
     public required double Top1 { get; init; }
 
+    /// <summary>The weights evaluated: checkpoint file (null for raw pixels and random-init floors, or when not recorded).</summary>
+    [JsonPropertyOrder(90)]
+    public string? Source { get; init; }
+
+    /// <summary>The data: training and test split specs with any image limit, e.g. <c>fashion-mnist:train → fashion-mnist:test</c>.</summary>
+    [JsonPropertyOrder(91)]
+    public string? Data { get; init; }
+
     /// <summary>Wall-clock seconds of the evaluation (fitting and scoring; feature extraction not included).</summary>
     [JsonPropertyOrder(100)]
     public required double Seconds { get; init; }
@@ -68,7 +77,7 @@ public abstract record EvaluationResult
     /// <summary>The record as schema JSON (with its <c>"kind"</c> discriminator).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>Parses schema JSON back into a <see cref="LinearProbeResult"/> or <see cref="KnnResult"/>.</summary>
+    /// <summary>Parses schema JSON back into a <see cref="LinearProbeResult"/>, <see cref="KnnResult"/> or <see cref="FineTuneResult"/>.</summary>
     public static EvaluationResult FromJson(string json)
     {
         try
@@ -78,12 +87,12 @@ public abstract record EvaluationResult
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"not a valid evaluation result: expected a JSON object with \"kind\" \"linear_probe\" or \"knn\" " +
+            throw new ArgumentException($"not a valid evaluation result: expected a JSON object with \"kind\" \"linear_probe\", \"knn\" or \"fine_tune\" " +
                                         $"and the schema's properties ({e.Message})", nameof(json), e);
         }
         catch (NotSupportedException e)
         {
-            throw new ArgumentException($"not a valid evaluation result: expected a \"kind\" of \"linear_probe\" or \"knn\" ({e.Message})",
+            throw new ArgumentException($"not a valid evaluation result: expected a \"kind\" of \"linear_probe\", \"knn\" or \"fine_tune\" ({e.Message})",
                 nameof(json), e);
         }
     }

@@ -87,7 +87,7 @@ public static class Plots
             line.LegendText = s.Name;
             line.LineWidth = 1.5f;
             line.MarkerSize = 8;
-            line.MarkerShape = markers[i % markers.Length];
+            line.MarkerShape = s.Marker ?? markers[i % markers.Length];
         }
         if (integerX) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         Finish(plot, path, width, height, legend: series.Count > 0);

@@ -26,6 +26,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     public MaskedAutoencoder(MaeConfig config, Generator? generator = null) : base(nameof(MaskedAutoencoder))
     {
         Config = config.Validate();
+        using var seeded = SeedGlobalFrom(generator);
         var c = config;
         int n = c.NumPatches + 1;
         cls_token = new Parameter(zeros(1, 1, c.EmbedDim));
@@ -73,6 +74,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     public void Initialize(Generator? generator = null)
     {
         using var _ = no_grad();
+        using var seeded = SeedGlobalFrom(generator);
         nn.init.normal_(cls_token, 0, 0.02, generator);
         nn.init.normal_(mask_token, 0, 0.02, generator);
         // Patch projection: xavier-uniform on the (D, C·p·p) view; the conv bias keeps PyTorch's default U(±1/√fan_in).
@@ -101,6 +103,28 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
                     KaimingUniform(map.Weight, generator);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// TorchSharp 0.107's module constructors and nn.init functions draw from the global generator (the generator
+    /// argument is ignored): with a generator, seed the global one from it and restore the global state on dispose,
+    /// so a seeded model is reproducible and the caller's global stream is untouched.
+    /// </summary>
+    private static IDisposable? SeedGlobalFrom(Generator? generator)
+    {
+        if (generator is null) return null;
+        var saved = random.get_rng_state();
+        random.manual_seed((long)generator.initial_seed());
+        return new RestoreRng(saved);
+    }
+
+    private sealed class RestoreRng(Tensor state) : IDisposable
+    {
+        public void Dispose()
+        {
+            random.set_rng_state(state);
+            state.Dispose();
         }
     }
 

@@ -49,7 +49,7 @@ public sealed class EvaluationResultJsonTests
 
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
-             "val_size", "chosen_reg", "val_curve", "iterations", "converged", "grad_norm", "seconds"],
+             "val_size", "chosen_reg", "val_curve", "iterations", "converged", "grad_norm", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("linear_probe", root.GetProperty("kind").GetString());
         Assert.Equal(1, root.GetProperty("schema_version").GetInt32());
@@ -68,7 +68,7 @@ public sealed class EvaluationResultJsonTests
 
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
-             "top5", "k", "temperature", "seconds"],
+             "top5", "k", "temperature", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("knn", root.GetProperty("kind").GetString());
         Assert.Equal(JsonValueKind.Null, root.GetProperty("top5").ValueKind);

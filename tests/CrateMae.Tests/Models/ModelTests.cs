@@ -217,7 +217,8 @@ public sealed class ModelTests
         using (reduced)
         {
             TensorAssert.RelativeToMax(reduced.Pred, full.Pred, 3e-2, "bf16 pred");
-            Assert.Equal(full.Loss.item<float>(), reduced.Loss.item<float>(), 1);
+            double a = full.Loss.item<float>(), b = reduced.Loss.item<float>();
+            Assert.True(Math.Abs(a - b) <= 0.02 * Math.Abs(a), $"bf16 loss {b} vs fp32 {a}");
         }
     }
 }

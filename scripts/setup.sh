@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what CrateMae needs on Debian 12 (idempotent; quick when everything is present):
+#   dataset-fashion-mnist  the default training data (/usr/share/datasets/fashion-mnist)
+#   fonts-dejavu-core      text in plots and image grids
+#   libjemalloc2           optional allocator for long runs (docs/performance.md)
+#   python3-torch, numpy   only for the tests that check our .pth/.npy files with real PyTorch/NumPy
+# Needs the .NET 10 SDK on PATH (https://learn.microsoft.com/dotnet/core/install/linux-debian).
+set -euo pipefail
+packages=(dataset-fashion-mnist fonts-dejavu-core libjemalloc2 python3-torch python3-numpy)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null || { echo "error: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 1; }

@@ -1,0 +1,126 @@
+using System.ComponentModel;
+using CrateMae.Analysis;
+using CrateMae.Data;
+using CrateMae.Models;
+using CrateMae.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>Options shared by the analysis commands (analyze, attention, pca, reconstruct).</summary>
+public class AnalysisSettings : DataSettings
+{
+    [CommandOption("-c|--checkpoint <PATH>")]
+    [Description("A run folder (its final model), a .ckpt, or .pth/.safetensors weights (these need --model).")]
+    public string? Checkpoint { get; init; }
+
+    [CommandOption("-m|--model <NAME>")]
+    [Description("Architecture of foreign weights (preset or JSON config); not needed for run folders and .ckpt files.")]
+    public string? Model { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    [Description("Images per forward pass (default 64).")]
+    public int BatchSize { get; init; } = 64;
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Checkpoint)) return ValidationResult.Error("--checkpoint is required (a run folder or a checkpoint file)");
+        if (BatchSize < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
+        return base.Validate();
+    }
+
+    /// <summary>Loads --checkpoint (with --model for foreign weights) onto --device, in eval mode.</summary>
+    public LoadedModel LoadModel()
+    {
+        var loaded = ModelSource.Load(Checkpoint!, Model, Device);
+        loaded.Model.eval();
+        return loaded;
+    }
+
+    /// <summary>The data request with the checkpoint's normalisation (when it stored one).</summary>
+    public DataRequest RequestFor(LoadedModel loaded) => Request(BatchSize) with { Normalization = loaded.Normalization };
+
+    /// <summary>Default folder for analysis outputs: RUN/analysis for a run folder, else FILE-analysis beside the file.</summary>
+    public string DefaultFolder()
+    {
+        var full = Path.GetFullPath(Checkpoint!);
+        return Directory.Exists(full)
+            ? Path.Combine(full, "analysis")
+            : Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-analysis");
+    }
+
+    /// <summary>A short legend name for a checkpoint: the run folder's name, or the file name.</summary>
+    public static string ShortName(string checkpoint) => Path.GetFileName(Path.GetFullPath(checkpoint).TrimEnd(Path.DirectorySeparatorChar));
+
+    /// <summary>Checks an encoder block index (0-based) against the model and returns it (default: last).</summary>
+    public static int CheckLayer(int? layer, MaeConfig config)
+    {
+        int depth = config.Depth;
+        int l = layer ?? depth - 1;
+        if (l < 0 || l >= depth)
+            throw new ArgumentException($"--layer {l} is out of range: {config.Name} has {depth} encoder blocks, numbered 0 … {depth - 1} (default: the last, {depth - 1})");
+        return l;
+    }
+
+    /// <summary>Warns when the checkpoint was trained on another dataset than --data names.</summary>
+    public void WarnOnDataMismatch(LoadedModel loaded)
+    {
+        if (loaded.DataDescription is not { } trained) return;
+        static string Kind(string spec) => spec.Split(':')[0].ToLowerInvariant();
+        if (Kind(trained) != Kind(Data))
+            Console.Error.WriteLine($"warning: {Checkpoint} was trained on {trained}, but --data is {Data}");
+    }
+}
+
+/// <summary>Options of the commands that look at chosen images: --image FILE… or --data … --index I --count K, and --layer.</summary>
+public class ImageSelectionSettings : AnalysisSettings
+{
+    [CommandOption("--image <FILE>")]
+    [Description("An image file (PNG/JPEG/BMP/WebP/GIF); repeat for several. Resized and center-cropped to the model's size.")]
+    public string[] Image { get; init; } = [];
+
+    [CommandOption("--index <I>")]
+    [Description("First dataset image to show (test split unless --data names one; default 0).")]
+    public int? Index { get; init; }
+
+    [CommandOption("--count <K>")]
+    [Description("Number of dataset images to show, from --index on.")]
+    public int? Count { get; init; }
+
+    [CommandOption("--out <FILE>")]
+    [Description("Output PNG; a .json summary is written beside it (default: in RUN/analysis/ for a run folder, FILE-analysis/ beside a checkpoint file).")]
+    public string? Out { get; init; }
+
+    /// <summary>Dataset images shown when --count is not given.</summary>
+    protected virtual int DefaultCount => 4;
+
+    public override ValidationResult Validate()
+    {
+        if (Image.Length > 0 && (Index is not null || Count is not null))
+            return ValidationResult.Error("give either --image FILE… or --index/--count (dataset images), not both");
+        if (Index is < 0) return ValidationResult.Error("--index: expected an integer ≥ 0");
+        if (Count is < 1) return ValidationResult.Error("--count: expected an integer ≥ 1");
+        return base.Validate();
+    }
+
+    /// <summary>The images to show, normalised for the model.</summary>
+    public ImageBatch LoadImages(LoadedModel loaded) =>
+        Image.Length > 0
+            ? AnalysisImages.FromFiles(Image, loaded.Model.Config, loaded.Normalization)
+            : AnalysisImages.FromDataset(RequestFor(loaded), loaded.Model.Config, Index ?? 0, Count ?? DefaultCount, clamp: Count is null);
+
+    /// <summary>True when the images come from the dataset (no --image).</summary>
+    public bool UsesDataset => Image.Length == 0;
+
+    /// <summary>--out, or NAME in the default analysis folder.</summary>
+    public string OutputPath(string name) => Path.GetFullPath(Out ?? Path.Combine(DefaultFolder(), name));
+}
+
+/// <summary>Image selection plus --layer (attention, pca).</summary>
+public class LayerImageSettings : ImageSelectionSettings
+{
+    [CommandOption("--layer <L>")]
+    [Description("Encoder block, 0-based (0 … depth−1; default the last).")]
+    public int? Layer { get; init; }
+}

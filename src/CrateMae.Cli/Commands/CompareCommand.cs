@@ -1,0 +1,52 @@
+using System.ComponentModel;
+using CrateMae.Evaluation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>
+/// <c>crate-mae compare RUN_DIR...</c>: one markdown table (stdout) and one JSON document across pre-training runs:
+/// model, parameters, pre-training epochs and wall time, final test masked-patch loss, linear probe, k-NN, fine-tune,
+/// and the floors, read from each run's <c>config.json</c>, <c>summary.json</c> and <c>eval/</c> results.
+/// </summary>
+public sealed class CompareCommand : Command<CompareCommand.Settings>
+{
+    public sealed class Settings : CommonSettings
+    {
+        [CommandArgument(0, "<RUN_DIR>")]
+        [Description("Pre-training run folders (as written by 'crate-mae pretrain').")]
+        public string[] Runs { get; init; } = [];
+
+        [CommandOption("-o|--out <FILE>")]
+        [Description("Also write the markdown table to FILE and the JSON to FILE with extension .json.")]
+        public string? Out { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var (comparison, files) = Run(s);
+        if (s.Json) Console.Out.WriteLine(comparison.ToJson());
+        else Console.Out.Write(comparison.ToMarkdown());
+        var ui = new Reporter(s.Json);
+        foreach (var f in files) ui.Info($"wrote {f}");
+        return 0;
+    }
+
+    public static (RunComparison Comparison, IReadOnlyList<string> Files) Run(Settings s)
+    {
+        var comparison = RunComparison.Build(s.Runs);
+        var files = new List<string>();
+        if (s.Out is { } md)
+        {
+            var json = Path.ChangeExtension(md, ".json");
+            if (Path.GetFullPath(json) == Path.GetFullPath(md))
+                throw new ArgumentException($"--out {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
+            CrateMae.AtomicFile.WriteAllText(md, comparison.ToMarkdown());
+            CrateMae.AtomicFile.WriteAllText(json, comparison.ToJson() + "\n");
+            files.Add(Path.GetFullPath(md));
+            files.Add(Path.GetFullPath(json));
+        }
+        return (comparison, files);
+    }
+}

@@ -1,0 +1,88 @@
+using System.ComponentModel;
+using CrateMae.Evaluation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>Options shared by the commands that evaluate frozen-encoder features (linprobe, knn, embed).</summary>
+public class EvalSettings : DataSettings
+{
+    [CommandOption("-c|--checkpoint <PATH>")]
+    [Description("Pre-training run folder or checkpoint (.ckpt, .pth, .safetensors). Needed except for '--floor pixels'.")]
+    public string? Checkpoint { get; init; }
+
+    [CommandOption("-m|--model <NAME>")]
+    [Description("Architecture for foreign weights (.pth / .safetensors without config), or for '--floor random' without a checkpoint.")]
+    public string? Model { get; init; }
+
+    [CommandOption("--pool <POOL>")]
+    [Description("Token pooling: mean (default; mean of the patch tokens, as fine-tuning uses) or cls.")]
+    public string Pool { get; init; } = "mean";
+
+    [CommandOption("-b|--batch-size <N>")]
+    [Description("Images per forward pass while extracting features (default 256).")]
+    public int BatchSize { get; init; } = 256;
+
+    [CommandOption("--eval-dir <DIR>")]
+    [Description("Where results go (default: eval/ next to the checkpoint, i.e. RUN/eval for a run folder).")]
+    public string? EvalDir { get; init; }
+
+    [CommandOption("--cache-dir <DIR>")]
+    [Description("Feature cache folder (default EVAL_DIR/cache). Entries are keyed by the checkpoint's SHA-256, config, data, limit and preprocessing.")]
+    public string? CacheDir { get; init; }
+
+    [CommandOption("--no-cache")]
+    [Description("Extract features again and do not write the cache.")]
+    public bool NoCache { get; init; }
+
+    [CommandOption("--seed <N>")]
+    [Description("Seed of the random-init floor's weights and of the probe's validation split (default 0).")]
+    public int Seed { get; init; }
+
+    public Pooling Pooling => ParsePooling(Pool);
+
+    public static Pooling ParsePooling(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "mean" or "avg" or "gap" => Pooling.Mean,
+        "cls" => Pooling.Cls,
+        _ => throw new ArgumentException($"--pool {value}: expected mean or cls"),
+    };
+
+    public override ValidationResult Validate()
+    {
+        if (BatchSize < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
+        if (Pool.Trim().ToLowerInvariant() is not ("mean" or "avg" or "gap" or "cls")) return ValidationResult.Error($"--pool {Pool}: expected mean or cls");
+        return base.Validate();
+    }
+}
+
+/// <summary>Options of the commands with floors (linprobe, knn).</summary>
+public class FloorSettings : EvalSettings
+{
+    [CommandOption("--floor <FLOOR>")]
+    [Description("Evaluate a floor instead of the encoder: 'pixels' (raw normalised pixels) or 'random' (randomly initialised encoder of the same config).")]
+    public string? Floor { get; init; }
+
+    [CommandOption("--floors")]
+    [Description("Evaluate the encoder, the random-init encoder and raw pixels, and print them side by side.")]
+    public bool Floors { get; init; }
+
+    [CommandOption("-o|--out <FILE>")]
+    [Description("Write the result JSON here instead of EVAL_DIR/<command>[-floor].json (with --floors: one object holding all three).")]
+    public string? Out { get; init; }
+
+    /// <summary>The feature sources to evaluate, in display order (null = the encoder).</summary>
+    public IReadOnlyList<string?> Variants()
+    {
+        if (Floors && Floor is not null) throw new ArgumentException("--floor and --floors: give one of them");
+        if (Floors) return [null, EvalFiles.RandomFloor, EvalFiles.PixelsFloor];
+        return Floor?.Trim().ToLowerInvariant() switch
+        {
+            null => [null],
+            "pixels" or "pixel" or "raw" => [EvalFiles.PixelsFloor],
+            "random" or "random-init" => [EvalFiles.RandomFloor],
+            var f => throw new ArgumentException($"--floor {f}: expected pixels or random"),
+        };
+    }
+}

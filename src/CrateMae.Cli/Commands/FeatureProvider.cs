@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CrateMae.Data;
+using CrateMae.Evaluation;
+using CrateMae.Models;
+using CrateMae.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>Training and test features of one source (encoder, random-init encoder or raw pixels), owned by this record.</summary>
+public sealed record FeatureSplits(Tensor TrainX, Tensor TrainY, Tensor TestX, Tensor TestY, string Model, Pooling? Pooling,
+    string? Source, string Data, string Origin) : IDisposable
+{
+    public void Dispose()
+    {
+        TrainX.Dispose();
+        TrainY.Dispose();
+        TestX.Dispose();
+        TestY.Dispose();
+    }
+}
+
+/// <summary>
+/// Resolves <c>--checkpoint</c> / <c>--model</c> / <c>--data</c> into features: the frozen encoder's (unmasked path,
+/// both poolings from one pass, cached in <see cref="FeatureCache"/>), a randomly initialised encoder of the same config
+/// (cached too), or the raw normalised pixels (cheap, not cached).
+/// </summary>
+public sealed class FeatureProvider : IDisposable
+{
+    private readonly EvalSettings _s;
+    private readonly Reporter _ui;
+    private readonly CancellationToken _token;
+    private LoadedModel? _loaded;
+    private MaeConfig? _config;
+    private MaskedAutoencoder? _random;
+    private string? _fingerprint;
+
+    public FeatureProvider(EvalSettings settings, Reporter ui, CancellationToken cancellationToken = default)
+    {
+        _s = settings;
+        _ui = ui;
+        _token = cancellationToken;
+        if (settings.Checkpoint is not null)
+        {
+            CheckpointPath = Path.GetFullPath(RunFolder.ResolveCheckpoint(settings.Checkpoint));
+        }
+        EvalDir = settings.EvalDir is { } d ? Path.GetFullPath(d) : CheckpointPath is null ? null : EvalFiles.EvalDirFor(CheckpointPath);
+        var cacheDir = settings.CacheDir ?? (EvalDir is null ? null : EvalFiles.CacheDir(EvalDir));
+        if (!settings.NoCache && cacheDir is not null)
+        {
+            Cache = new FeatureCache(cacheDir);
+            Cache.CacheWriteFailed += m => _ui.Info("warning: " + m);
+        }
+    }
+
+    /// <summary>The resolved checkpoint file, or null without --checkpoint.</summary>
+    public string? CheckpointPath { get; }
+
+    /// <summary>Where results are written by default (null when neither --checkpoint nor --eval-dir is given).</summary>
+    public string? EvalDir { get; }
+
+    public FeatureCache? Cache { get; }
+
+    /// <summary>Features extracted by an encoder pass during this run (0 when everything came from the cache).</summary>
+    public int Extractions { get; private set; }
+
+    /// <summary>The checkpoint's model (loaded on first use).</summary>
+    public LoadedModel Loaded => _loaded ??= LoadCheckpoint();
+
+    /// <summary>The architecture: the checkpoint's, else --model.</summary>
+    public MaeConfig Config => _config ??= CheckpointPath is not null ? Loaded.Model.Config
+        : _s.Model is { } m ? Presets.Resolve(m)
+        : throw new ArgumentException("--checkpoint: required (or --model for a random-init floor, or --floor pixels alone)");
+
+    /// <summary>The random-init floor: the config initialised from <c>--seed</c> (deterministic: the global RNG is seeded).</summary>
+    private MaskedAutoencoder RandomModel => _random ??= CreateRandom(Config, _s.Seed, _s.Device);
+
+    /// <summary>
+    /// A randomly initialised autoencoder that is the same for the same seed in every process. TorchSharp 0.107's
+    /// <c>nn.init.*</c> ignore the generator argument, so the global RNG is seeded as well.
+    /// </summary>
+    public static MaskedAutoencoder CreateRandom(MaeConfig config, int seed, string device)
+    {
+        torch.random.manual_seed(seed);
+        var model = new MaskedAutoencoder(config, new Generator((ulong)seed));
+        model.to(DeviceChoice.Parse(device));
+        return model;
+    }
+
+    private NormalizationStats? Normalization => CheckpointPath is null ? null : Loaded.Normalization;
+
+    private LoadedModel LoadCheckpoint()
+    {
+        if (CheckpointPath is null) throw new ArgumentException("--checkpoint: required to evaluate a pretrained encoder");
+        var loaded = ModelSource.Load(CheckpointPath, _s.Model, _s.Device);
+        _ui.Info($"loaded {loaded.Model.Config.Name} ({loaded.Model.Config.Kind}) from {CheckpointPath}");
+        return loaded;
+    }
+
+    private DataRequest Request() => _s.Request(_s.BatchSize, (ulong)_s.Seed) with { Normalization = Normalization };
+
+    /// <summary>The data description recorded in results, e.g. <c>fashion-mnist:train → fashion-mnist:test</c>.</summary>
+    public string DataDescription(params DataSplit[] splits)
+    {
+        var request = Request();
+        var text = string.Join(" → ", splits.Select(request.EffectiveSpec));
+        return _s.Limit is { } n ? $"{text} (first {n:N0} images of each)" : text;
+    }
+
+    /// <summary>Training and test features for <paramref name="floor"/> (null = the checkpoint's encoder).</summary>
+    public FeatureSplits TrainTest(string? floor, Pooling pooling)
+    {
+        var request = Request();
+        if (request.EffectiveSpec(DataSplit.Train) == request.EffectiveSpec(DataSplit.Test))
+            throw new ArgumentException($"--data {_s.Data}: names one split, but the probe fits on the train split and scores the test split; " +
+                                        "leave the ':train' / ':test' suffix out");
+        var data = DataDescription(DataSplit.Train, DataSplit.Test);
+        if (floor == EvalFiles.PixelsFloor)
+        {
+            var (trainX, trainY) = Pixels(DataSplit.Train);
+            var (testX, testY) = Pixels(DataSplit.Test);
+            return new FeatureSplits(trainX, trainY, testX, testY, "pixels", null, null, data, "raw pixels");
+        }
+        using var train = Encoder(floor, DataSplit.Train, out var trainOrigin);
+        using var test = Encoder(floor, DataSplit.Test, out var testOrigin);
+        string name = floor == EvalFiles.RandomFloor ? $"{Config.Name} (random init, seed {_s.Seed})" : Config.Name;
+        return new FeatureSplits(train.Get(pooling).clone().DetachFromDisposeScope(), train.Labels.clone().DetachFromDisposeScope(),
+            test.Get(pooling).clone().DetachFromDisposeScope(), test.Labels.clone().DetachFromDisposeScope(),
+            name, pooling, floor is null ? CheckpointPath : null, data,
+            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}");
+    }
+
+    /// <summary>Both poolings of one split from the encoder (null) or the random-init floor, via the cache.</summary>
+    public PooledFeatures Encoder(string? floor, DataSplit split, out string origin)
+    {
+        if (floor is not (null or EvalFiles.RandomFloor)) throw new ArgumentException($"--floor {floor}: not an encoder");
+        var config = Config;
+        var request = Request();
+        var dataset = DataSetup.Open(request, split);
+        var stats = DataSetup.NormalizationFor(request, dataset, config.InChans);
+        var key = new FeatureCacheKey
+        {
+            Source = floor is null ? "checkpoint:" + CheckpointPath : $"random-init:manual_seed={_s.Seed}",
+            Fingerprint = floor is null ? _fingerprint ??= FeatureCache.FileFingerprint(CheckpointPath!) : $"config-sha256:{Sha(config.ToJson())}",
+            Config = config.ToJson(),
+            Data = request.EffectiveSpec(split),
+            Limit = _s.Limit,
+            Preprocessing = $"eval resize+center-crop {config.ImgSize}px, {config.InChans} ch, normalize " +
+                            JsonSerializer.Serialize(new { mean = stats.Mean, std = stats.Std }),
+        };
+        var what = floor is null ? config.Name : $"random-init {config.Name}";
+        long count = Math.Min(dataset.Count, _s.Limit ?? int.MaxValue);
+        bool hit = false;
+        PooledFeatures Extract()
+        {
+            var clock = Stopwatch.StartNew();
+            _ui.Info($"extracting {what} features of {dataset.Name} ({count:N0} images)…");
+            var model = floor is null ? Loaded.Model : RandomModel;
+            using var loader = DataSetup.Loader(request, dataset, config, train: false);
+            var f = Embeddings.ExtractBoth(model, Embeddings.Batches(loader, _token), model.parameters().First().device,
+                _ui.Throttled($"{what} features of {dataset.Name}", count));
+            Extractions++;
+            _ui.Info($"  {f.Count:N0} × {f.FeatureDim} in {clock.Elapsed.TotalSeconds:F1} s ({f.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} img/s)");
+            return f;
+        }
+        var features = Cache is null ? Extract() : Cache.GetOrExtract(key, Extract, out hit);
+        origin = hit ? "cached" : "extracted";
+        if (hit) _ui.Info($"{what} features of {dataset.Name}: cached ({Cache!.PathOf(key)})");
+        return features;
+    }
+
+    private (Tensor Features, Tensor Labels) Pixels(DataSplit split)
+    {
+        var request = Request();
+        var dataset = DataSetup.Open(request, split);
+        // Same image size and channels as the encoder sees; without any model, the dataset's own.
+        var config = CheckpointPath is not null || _s.Model is not null
+            ? Config
+            : new MaeConfig
+            {
+                Name = "pixels", ImgSize = dataset.NativeSize ?? throw new ArgumentException(
+                    $"--floor pixels: {dataset.Name} has images of different sizes; give --checkpoint or --model to fix the size"),
+                PatchSize = 1, InChans = dataset.Channels,
+            };
+        using var loader = DataSetup.Loader(request, dataset, config, train: false);
+        var (x, y) = RawPixelFeatures.Extract(Embeddings.Batches(loader, _token));
+        return (x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
+    }
+
+    private static string Sha(string text) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    public void Dispose()
+    {
+        _loaded?.Dispose();
+        _random?.Dispose();
+    }
+}

@@ -1,0 +1,202 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using CrateMae.Data;
+using CrateMae.Evaluation;
+using CrateMae.Models;
+using CrateMae.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using TorchSharp;
+
+namespace CrateMae.Cli.Commands;
+
+/// <summary>
+/// <c>crate-mae finetune --checkpoint C</c>: the encoder plus a linear head on the patch-token mean, trained end to end
+/// (label smoothing, AdamW with layer-wise lr decay, warm-up + cosine, flips + mild random-resized crops, optional
+/// mixup). Writes an output folder with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
+/// </summary>
+public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
+{
+    public sealed class Settings : DataSettings
+    {
+        [CommandOption("-c|--checkpoint <PATH>")]
+        [Description("Pre-training run folder or checkpoint (.ckpt, .pth, .safetensors).")]
+        public string? Checkpoint { get; init; }
+
+        [CommandOption("-m|--model <NAME>")]
+        [Description("Architecture for foreign weights, or for '--floor random' without a checkpoint.")]
+        public string? Model { get; init; }
+
+        [CommandOption("--floor <FLOOR>")]
+        [Description("'random': fine-tune a randomly initialised encoder of the same config (the from-scratch floor).")]
+        public string? Floor { get; init; }
+
+        [CommandOption("-o|--output <DIR>")]
+        [Description("Output folder (default EVAL_DIR/finetune, or finetune-random for the floor; EVAL_DIR = eval/ next to the checkpoint).")]
+        public string? Output { get; init; }
+
+        [CommandOption("--epochs <N>")] [Description("Epochs (default 5).")]
+        public int Epochs { get; init; } = 5;
+
+        [CommandOption("-b|--batch-size <N>")] [Description("Images per step (default 128).")]
+        public int BatchSize { get; init; } = 128;
+
+        [CommandOption("--blr <LR>")] [Description("Base lr; lr = blr × batch / 256 (default 1e-3).")]
+        public double Blr { get; init; } = 1e-3;
+
+        [CommandOption("--lr <LR>")] [Description("Absolute peak lr (overrides --blr).")]
+        public double? Lr { get; init; }
+
+        [CommandOption("--min-lr <LR>")] [Description("Floor of the cosine schedule (default 1e-6).")]
+        public double MinLr { get; init; } = 1e-6;
+
+        [CommandOption("--warmup-epochs <N>")] [Description("Linear warm-up epochs (default min(1, epochs / 10)).")]
+        public double? WarmupEpochs { get; init; }
+
+        [CommandOption("--weight-decay <WD>")] [Description("AdamW weight decay on matrices (default 0.05).")]
+        public double WeightDecay { get; init; } = 0.05;
+
+        [CommandOption("--layer-decay <D>")] [Description("Layer-wise lr decay: block i gets lr × D^(depth + 1 − (i + 1)) (default 0.75).")]
+        public double LayerDecay { get; init; } = 0.75;
+
+        [CommandOption("--smoothing <EPS>")] [Description("Label smoothing (default 0.1).")]
+        public double Smoothing { get; init; } = 0.1;
+
+        [CommandOption("--mixup <ALPHA>")] [Description("Mixup Beta(α, α) (MAE: 0.8); default 0 = off.")]
+        public double Mixup { get; init; }
+
+        [CommandOption("--min-crop-scale <S>")] [Description("Smallest RandomResizedCrop area of the training images (default 0.6; flips always on).")]
+        public double MinCropScale { get; init; } = 0.6;
+
+        [CommandOption("--clip-grad <NORM>")] [Description("Clip the global gradient norm.")]
+        public double? ClipGrad { get; init; }
+
+        [CommandOption("--head-init-std <STD>")] [Description("Std of the head's truncated-normal init (default 2e-5, MAE's).")]
+        public double HeadInitStd { get; init; } = 2e-5;
+
+        [CommandOption("--seed <N>")] [Description("Seed for the head, data order, augmentation, mixup and a random init (default 0).")]
+        public int Seed { get; init; }
+
+        [CommandOption("--precision <P>")] [Description("fp32 (default) or bf16 matrix products.")]
+        public string Precision { get; init; } = "fp32";
+
+        [CommandOption("--max-steps <N>")] [Description("Stop after N steps in total (quick checks).")]
+        public int? MaxSteps { get; init; }
+
+        public FineTuneOptions Options() => new FineTuneOptions
+        {
+            Epochs = Epochs, BatchSize = BatchSize, Blr = Blr, Lr = Lr, MinLr = MinLr,
+            WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, Epochs / 10.0), WeightDecay = WeightDecay, LayerDecay = LayerDecay,
+            LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScale, ClipGrad = ClipGrad,
+            HeadInitStd = HeadInitStd, Seed = Seed, Precision = Precision, Device = Device, MaxSteps = MaxSteps,
+        }.Validate();
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        s.Apply();
+        var ui = new Reporter(s.Json);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        int interrupts = 0;
+        void Interrupt()
+        {
+            if (++interrupts > 1) Environment.Exit(130);
+            ui.Console.MarkupLine("[yellow]stopping after this step; the test split is scored and the results written (Ctrl-C again quits at once)[/]");
+            cts.Cancel();
+        }
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Interrupt(); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Interrupt(); });
+        FineTuneResult result;
+        try
+        {
+            result = Run(s, ui, cts.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        if (s.Json)
+        {
+            ui.WriteJson(result.ToJson());
+            return result.Interrupted && cts.IsCancellationRequested ? 130 : 0;
+        }
+        Print(ui, result);
+        return result.Interrupted && cts.IsCancellationRequested ? 130 : 0;
+    }
+
+    /// <summary>The whole command without the final printout (used by the tests).</summary>
+    public static FineTuneResult Run(Settings s, Reporter ui, CancellationToken cancellationToken = default)
+    {
+        var options = s.Options();
+        bool random = s.Floor?.Trim().ToLowerInvariant() switch
+        {
+            null => false,
+            "random" or "random-init" or "scratch" => true,
+            var f => throw new ArgumentException($"--floor {f}: fine-tuning supports only 'random' (from scratch)"),
+        };
+        if (s.Checkpoint is null && !(random && s.Model is not null))
+            throw new ArgumentException("--checkpoint: required (a run folder or checkpoint), or --model M --floor random --output DIR");
+        string? checkpointPath = s.Checkpoint is null ? null : Path.GetFullPath(RunFolder.ResolveCheckpoint(s.Checkpoint));
+        var output = s.Output ?? (checkpointPath is null
+            ? throw new ArgumentException("--output: required when fine-tuning from --model without a checkpoint")
+            : EvalFiles.FineTuneDir(EvalFiles.EvalDirFor(checkpointPath), random ? EvalFiles.RandomFloor : null));
+
+        using var loaded = checkpointPath is null ? null : ModelSource.Load(checkpointPath, s.Model, s.Device);
+        var config = loaded?.Model.Config ?? Presets.Resolve(s.Model!);
+        var normalization = loaded?.Normalization;
+        using var scratch = random ? FeatureProvider.CreateRandom(config, s.Seed, s.Device) : null;
+        var encoder = scratch ?? loaded!.Model;
+        string name = random ? $"{config.Name} (random init, seed {s.Seed})" : config.Name;
+
+        var request = s.Request(options.BatchSize, (ulong)s.Seed) with { MinCropScale = options.MinCropScale, Normalization = normalization };
+        var trainSet = DataSetup.Open(request, DataSplit.Train);
+        var testSet = DataSetup.Open(request, DataSplit.Test);
+        if (request.EffectiveSpec(DataSplit.Train) == request.EffectiveSpec(DataSplit.Test))
+            throw new ArgumentException($"--data {s.Data}: names one split, but fine-tuning trains on the train split and scores the test split; " +
+                                        "leave the ':train' / ':test' suffix out");
+        if (trainSet.NumClasses < 2)
+            throw new ArgumentException($"--data {s.Data}: {trainSet.Name} has no class labels (an image folder needs one sub-folder per class)");
+        using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
+        using var test = new LoaderBatchSource(DataSetup.Loader(request, testSet, config, train: false));
+        string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +
+                      (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
+
+        var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output);
+        var counts = ParameterCount.Of(config);
+        ui.Console.MarkupLineInterpolated(
+            $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({Math.Min(trainSet.Count, s.Limit ?? int.MaxValue):N0} images, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
+        ui.Info($"{options.Epochs} epochs × {train.StepsPerEpoch} steps of {options.BatchSize}, lr {options.AbsoluteLr:G3} (layer decay {options.LayerDecay}), " +
+                $"{(options.MixupAlpha > 0 ? $"mixup {options.MixupAlpha}, " : "")}{options.Precision} → {tuner.OutputDir}");
+        tuner.Message += m => ui.Info(m);
+        var last = DateTime.MinValue;
+        tuner.Progress += p =>
+        {
+            if ((DateTime.UtcNow - last).TotalSeconds < 15) return;
+            last = DateTime.UtcNow;
+            ui.Info($"epoch {p.Epoch}/{p.Epochs} step {p.StepInEpoch}/{p.StepsPerEpoch} loss {p.Loss:F4} lr {p.Lr:G3} {p.ImagesPerSecond:F0} img/s eta {p.Eta:hh\\:mm\\:ss}");
+        };
+        return tuner.Run(encoder, name, random ? null : checkpointPath, data, normalization, cancellationToken);
+    }
+
+    private static void Print(Reporter ui, FineTuneResult r)
+    {
+        var history = new Table().Title("Fine-tuning").AddColumns("epoch", "train loss", "test loss", "test top-1", "lr", "seconds");
+        foreach (var e in r.History)
+            history.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                e.TestLoss.ToString("F4", CultureInfo.InvariantCulture), $"{e.TestTop1 * 100:F2} %", e.Lr.ToString("G3", CultureInfo.InvariantCulture),
+                e.Seconds.ToString("F0", CultureInfo.InvariantCulture));
+        ui.Console.Write(history);
+        var perClass = new Table().Title("Per-class test accuracy (final model)").AddColumns("class", "name", "support", "correct", "top-1");
+        foreach (var c in r.PerClass)
+            perClass.AddRow(c.Class.ToString(CultureInfo.InvariantCulture), Markup.Escape(c.Name), c.Support.ToString("N0", CultureInfo.InvariantCulture),
+                c.Correct.ToString("N0", CultureInfo.InvariantCulture), c.Top1 is { } t ? $"{t * 100:F2} %" : "-");
+        ui.Console.Write(perClass);
+        var wall = TimeSpan.FromSeconds(r.Seconds).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture);
+        ui.Console.MarkupLineInterpolated(
+            $"[bold]{r.Model}[/]: last test top-1 [bold]{r.Top1 * 100:F2} %[/], best {r.BestTop1 * 100:F2} % (epoch {r.BestEpoch}) after {r.Epochs}/{r.EpochsPlanned} epochs{(r.Interrupted ? " (interrupted)" : "")}, {wall}");
+        var dir = Path.GetDirectoryName(r.ConfusionPng ?? r.Checkpoint ?? "") ?? "";
+        ui.Info($"wrote {Path.Combine(dir, FineTuner.ResultFile)}, {r.ConfusionPng}, {r.Checkpoint ?? "-"}, {r.BestCheckpoint ?? "-"}");
+    }
+}

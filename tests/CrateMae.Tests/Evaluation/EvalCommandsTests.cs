@@ -1,0 +1,214 @@
+using System.Text.Json;
+using CrateMae.Cli.Commands;
+using CrateMae.Evaluation;
+using CrateMae.Models;
+using CrateMae.Training;
+using TorchSharp;
+using Xunit.Abstractions;
+
+namespace CrateMae.Tests.Evaluation;
+
+/// <summary>The linprobe / knn commands run in-process on a tiny checkpoint and an 8×8 three-class dataset.</summary>
+[Collection(EvaluationTestCollection.Name)]
+public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly EvalCliData _data = new();
+    private static readonly Reporter Quiet = new(json: true);    // status lines to stderr
+
+    public void Dispose() => _data.Dispose();
+
+    private LinprobeCommand.Settings Probe(string? floor = null, bool floors = false, string pool = "mean", bool noCache = false,
+        string? data = null) => new()
+    {
+        Checkpoint = _data.RunDir, Data = data ?? _data.Spec, BatchSize = 16, Floor = floor, Floors = floors, Pool = pool, NoCache = noCache,
+    };
+
+    private KnnCommand.Settings Knn(string? floor = null) => new()
+    {
+        Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16, Floor = floor,
+    };
+
+    private static string[] Names(JsonElement e) => e.EnumerateObject().Select(p => p.Name).ToArray();
+
+    [Fact]
+    public void GivenARunFolder_WhenLinprobeRuns_ThenRunEvalLinprobeJsonHasTheDocumentedSchema()
+    {
+        var outcome = LinprobeCommand.Run(Probe(), Quiet);
+
+        var path = Path.Combine(_data.EvalDir, "linprobe.json");
+        Assert.Equal([path], outcome.Files);
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        output.WriteLine(root.ToString());
+        Assert.Equal(
+            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+             "val_size", "chosen_reg", "val_curve", "iterations", "converged", "grad_norm", "source", "data", "seconds"],
+            Names(root));
+        Assert.Equal("linear_probe", root.GetProperty("kind").GetString());
+        Assert.Equal("tiny", root.GetProperty("model").GetString());
+        Assert.Equal("mean", root.GetProperty("pooling").GetString());
+        Assert.Equal(16, root.GetProperty("feature_dim").GetInt32());
+        Assert.Equal(3, root.GetProperty("num_classes").GetInt32());
+        Assert.Equal(60, root.GetProperty("train_size").GetInt64());
+        Assert.Equal(30, root.GetProperty("test_size").GetInt64());
+        Assert.Equal(_data.Checkpoint, root.GetProperty("source").GetString());
+        Assert.Equal($"mnist:{_data.DataDir}:train → mnist:{_data.DataDir}:test", root.GetProperty("data").GetString());
+        Assert.Equal(6, root.GetProperty("val_curve").GetArrayLength());
+        Assert.InRange(root.GetProperty("top1").GetDouble(), 0.0, 1.0);
+    }
+
+    [Fact]
+    public void GivenFloors_WhenLinprobeRuns_ThenEncoderRandomInitAndPixelsAreWrittenSideBySide()
+    {
+        var outcome = LinprobeCommand.Run(Probe(floors: true), Quiet);
+
+        Assert.Equal([null, "random", "pixels"], outcome.Variants.Select(v => v.Floor));
+        Assert.Equal(["tiny", "tiny (random init, seed 0)", "pixels"], outcome.Variants.Select(v => v.Result.Model));
+        Assert.Equal([16, 16, 64], outcome.Variants.Select(v => v.Result.FeatureDim));
+        Assert.Null(outcome.Variants[2].Result.Pooling);
+        Assert.Null(outcome.Variants[1].Result.Source);
+        Assert.Equal(["linprobe.json", "linprobe-random.json", "linprobe-pixels.json"], outcome.Files.Select(Path.GetFileName));
+        // Three separable classes: raw pixels are linearly separable.
+        Assert.Equal(1.0, outcome.Variants[2].Result.Top1);
+        using var doc = JsonDocument.Parse(outcome.ToJson());
+        Assert.Equal(["encoder", "random", "pixels"], Names(doc.RootElement));
+        Assert.Equal("linear_probe", doc.RootElement.GetProperty("pixels").GetProperty("kind").GetString());
+    }
+
+    [Fact]
+    public void GivenOut_WhenKnnRuns_ThenTheJsonGoesThereWithKAndTemperatureDefaults()
+    {
+        var path = Path.Combine(_data.Root, "results", "knn.json");
+        var outcome = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = _data.Checkpoint, Data = _data.Spec, BatchSize = 16, Out = path }, Quiet);
+
+        Assert.Equal([path], outcome.Files);
+        Assert.False(File.Exists(Path.Combine(_data.EvalDir, "knn.json")));
+        var result = Assert.IsType<KnnResult>(EvaluationResult.FromJson(File.ReadAllText(path)));
+        Assert.Equal(20, result.K);
+        Assert.Equal(0.07, result.Temperature);
+        Assert.Null(result.Top5);                       // three classes < 5
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        Assert.Equal(
+            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+             "top5", "k", "temperature", "source", "data", "seconds"],
+            Names(doc.RootElement));
+    }
+
+    [Fact]
+    public void GivenLinprobeRanOnce_WhenKnnAndASecondProbeRun_ThenNoFeaturesAreExtractedAgain()
+    {
+        var first = LinprobeCommand.Run(Probe(), Quiet);
+        var knn = KnnCommand.Run(Knn(), Quiet);
+        var cls = LinprobeCommand.Run(Probe(pool: "cls"), Quiet);
+
+        Assert.Equal(2, first.Extractions);                                  // train and test
+        Assert.Equal(0, knn.Extractions);
+        Assert.Equal(0, cls.Extractions);                                    // both poolings are cached from one pass
+        Assert.Equal("cached", knn.Variants[0].Origin);
+        Assert.Equal(Pooling.Cls, cls.Variants[0].Result.Pooling);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(_data.EvalDir, "cache"), "*.safetensors").Length);
+    }
+
+    [Fact]
+    public void GivenTheCheckpointChanged_WhenProbedAgain_ThenFeaturesAreReExtractedAndTheStaleEntriesRemoved()
+    {
+        var before = LinprobeCommand.Run(Probe(), Quiet);
+        var cacheDir = Path.Combine(_data.EvalDir, "cache");
+        var oldFiles = Directory.GetFiles(cacheDir).Order().ToArray();
+
+        _data.SaveCheckpoint(seed: 99);                                       // same path, new weights
+        var after = LinprobeCommand.Run(Probe(), Quiet);
+        var again = LinprobeCommand.Run(Probe(), Quiet);
+
+        Assert.Equal(2, before.Extractions);
+        Assert.Equal(2, after.Extractions);
+        Assert.Equal(0, again.Extractions);
+        var newFiles = Directory.GetFiles(cacheDir).Order().ToArray();
+        Assert.Equal(2, newFiles.Length);
+        Assert.Empty(newFiles.Intersect(oldFiles));
+    }
+
+    [Fact]
+    public void GivenNoCache_WhenProbedTwice_ThenBothRunsExtractAndNothingIsCached()
+    {
+        var a = LinprobeCommand.Run(Probe(noCache: true), Quiet);
+        var b = LinprobeCommand.Run(Probe(noCache: true), Quiet);
+
+        Assert.Equal(2, a.Extractions);
+        Assert.Equal(2, b.Extractions);
+        Assert.False(Directory.Exists(Path.Combine(_data.EvalDir, "cache")));
+        Assert.Equal(a.Variants[0].Result.Top1, b.Variants[0].Result.Top1);
+    }
+
+    [Fact]
+    public void GivenACorruptCacheFile_WhenProbed_ThenItIsReplacedByAFreshExtraction()
+    {
+        LinprobeCommand.Run(Probe(), Quiet);
+        var cacheDir = Path.Combine(_data.EvalDir, "cache");
+        foreach (var f in Directory.GetFiles(cacheDir)) File.WriteAllBytes(f, [1, 2, 3]);
+
+        var outcome = LinprobeCommand.Run(Probe(), Quiet);
+
+        Assert.Equal(2, outcome.Extractions);
+        Assert.All(Directory.GetFiles(cacheDir), f => Assert.True(new FileInfo(f).Length > 100));
+    }
+
+    [Fact]
+    public void GivenADataSpecNamingOneSplit_WhenLinprobeRuns_ThenTheErrorNamesData()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(Probe(data: _data.Spec + ":test"), Quiet));
+        Assert.Contains("--data", e.Message);
+    }
+
+    [Fact]
+    public void GivenAnUnknownFloorOrBothFloorOptions_WhenRun_ThenTheErrorNamesTheOption()
+    {
+        Assert.Contains("--floor", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(Probe(floor: "noise"), Quiet)).Message);
+        Assert.Contains("--floors", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(Probe(floor: "pixels", floors: true), Quiet)).Message);
+    }
+
+    [Fact]
+    public void GivenOnlyAPixelFloorAndNoCheckpoint_WhenKnnRuns_ThenItUsesTheNativeImagesAndOnlyPrints()
+    {
+        var outcome = KnnCommand.Run(new KnnCommand.Settings { Data = _data.Spec, Floor = "pixels", K = 5 }, Quiet);
+
+        var r = Assert.IsType<KnnResult>(Assert.Single(outcome.Variants).Result);
+        Assert.Equal(64, r.FeatureDim);                                      // 1 × 8 × 8, no resize
+        Assert.Equal((60L, 30L, 5), (r.TrainSize, r.TestSize, r.K));
+        Assert.Equal("pixels", r.Model);
+        Assert.Empty(outcome.Files);
+    }
+
+    [Fact]
+    public void GivenARegularisationList_WhenProbed_ThenOnlyThoseValuesAreTriedAndABadValueIsNamed()
+    {
+        var s = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16, Reg = "1e-3, 1e-2" };
+        var result = Assert.IsType<LinearProbeResult>(Assert.Single(LinprobeCommand.Run(s, Quiet).Variants).Result);
+        Assert.Equal([1e-3, 1e-2], result.ValCurve.Select(p => p.Reg));
+
+        var bad = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, Reg = "1e-3,-1" };
+        Assert.Contains("--reg", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(bad, Quiet)).Message);
+        var frac = new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, ValFraction = 1.5 };
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(frac, Quiet)).Message);
+    }
+
+    [Fact]
+    public void GivenKLargerThanTheTrainingSet_WhenKnnRuns_ThenTheErrorNamesK()
+    {
+        var s = new KnnCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, K = 61 };
+        Assert.Contains("-k 61", Assert.Throws<ArgumentException>(() => KnnCommand.Run(s, Quiet)).Message);
+    }
+
+    [Fact]
+    public void GivenTheSameSeed_WhenTheRandomFloorIsCreatedTwice_ThenTheWeightsAreIdentical()
+    {
+        // TorchSharp 0.107's nn.init.* ignore their generator argument; the floor seeds the global RNG to stay reproducible.
+        using var a = FeatureProvider.CreateRandom(TinyModels.Config(), seed: 4, device: "cpu");
+        torch.rand(10).Dispose();                                            // disturb the global RNG in between
+        using var b = FeatureProvider.CreateRandom(TinyModels.Config(), seed: 4, device: "cpu");
+
+        var sb = b.state_dict();
+        foreach (var (key, value) in a.state_dict())
+            Assert.True(value.eq(sb[key]).all().item<bool>(), key);
+    }
+}

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CrateMae.Cli.Commands;
+using CrateMae.Evaluation;
+using CrateMae.Models;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace CrateMae.Tests.Evaluation;
+
+/// <summary>finetune, embed and compare, run in-process on tiny data.</summary>
+[Collection(EvaluationTestCollection.Name)]
+public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly EvalCliData _data = new();
+    private static readonly Reporter Quiet = new(json: true);
+
+    public void Dispose() => _data.Dispose();
+
+    private static string[] Names(JsonElement e) => e.EnumerateObject().Select(p => p.Name).ToArray();
+
+    [Fact]
+    public void GivenATinyCheckpoint_WhenFineTunedForThreeEpochs_ThenTestLossFallsAndTheOutputFolderIsComplete()
+    {
+        var s = new FinetuneCommand.Settings
+        {
+            Checkpoint = _data.RunDir, Data = _data.Spec, Epochs = 3, BatchSize = 12, Lr = 1e-2, WarmupEpochs = 0.5,
+        };
+
+        var result = FinetuneCommand.Run(s, Quiet);
+
+        foreach (var e in result.History) output.WriteLine($"{e.Epoch}: train {e.TrainLoss:F4} test {e.TestLoss:F4} top-1 {e.TestTop1:P1}");
+        var dir = Path.Combine(_data.EvalDir, "finetune");
+        Assert.Equal(3, result.History.Count);
+        // The head (ten MNIST-layout class names) starts at logits ≈ 0 (init std 2e-5): test loss ln 10 ≈ 2.30 before training.
+        Assert.True(result.History[^1].TestLoss < 0.6 * Math.Log(10), $"test loss {result.History[^1].TestLoss:F4}");
+        Assert.True(result.History[^1].TestLoss < result.History[0].TestLoss, "test loss did not fall from epoch 1 to 3");
+        Assert.True(result.BestTop1 >= 0.9, $"best top-1 {result.BestTop1}");
+        Assert.False(result.Interrupted);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "finetune.json")));
+        var root = doc.RootElement;
+        Assert.Equal(
+            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+             "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
+             "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "precision",
+             "per_class", "history", "checkpoint", "best_checkpoint", "confusion_png", "source", "data", "seconds"],
+            Names(root));
+        Assert.Equal("fine_tune", root.GetProperty("kind").GetString());
+        Assert.Equal(["class", "name", "support", "correct", "top1"], Names(root.GetProperty("per_class")[0]));
+        Assert.Equal(["epoch", "train_loss", "test_loss", "test_top1", "lr", "seconds"], Names(root.GetProperty("history")[0]));
+        Assert.Equal(10, root.GetProperty("per_class").GetArrayLength());  // MNIST layout: ten class names, three used
+        Assert.Equal(30, result.PerClass.Sum(c => c.Support));
+        Assert.Equal(60, result.TrainSize);                                 // 5 full batches of 12
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Length);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(dir, "confusion.png"))[..4]);
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+
+        // The final classifier checkpoint reproduces the reported accuracy.
+        using var loaded = ClassifierCheckpoint.Load(result.Checkpoint!);
+        Assert.Equal(10, loaded.ClassNames.Count);
+        Assert.NotNull(loaded.Normalization);
+        using var test = new CrateMae.Training.LoaderBatchSource(CrateMae.Data.DataSetup.Loader(
+            new CrateMae.Data.DataRequest { Spec = _data.Spec, Normalization = loaded.Normalization, BatchSize = 16 },
+            CrateMae.Data.DataSetup.Open(new CrateMae.Data.DataRequest { Spec = _data.Spec }, CrateMae.Data.DataSplit.Test),
+            loaded.Model.Encoder.Config, train: false));
+        var tuner = new FineTuner(new FineTuneOptions(), test, test, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), dir);
+        var (_, top1, _, _) = tuner.Evaluate(loaded.Model);
+        Assert.Equal(result.Top1, top1);
+        Assert.True(File.Exists(result.BestCheckpoint));
+    }
+
+    [Fact]
+    public void GivenMixupAndTheRandomFloor_WhenFineTunedForTwoSteps_ThenItStopsEarlyAndSaysSo()
+    {
+        var s = new FinetuneCommand.Settings
+        {
+            Checkpoint = _data.Checkpoint, Data = _data.Spec, Epochs = 2, BatchSize = 12, Mixup = 0.8, Floor = "random", MaxSteps = 2,
+        };
+
+        var result = FinetuneCommand.Run(s, Quiet);
+
+        Assert.True(result.Interrupted);
+        Assert.Equal(1, result.Epochs);
+        Assert.Equal(0.8, result.MixupAlpha);
+        Assert.Null(result.Source);
+        Assert.Equal("tiny (random init, seed 0)", result.Model);
+        Assert.True(File.Exists(Path.Combine(_data.EvalDir, "finetune-random", "finetune.json")));
+    }
+
+    [Fact]
+    public void GivenAnOddBatchWithMixup_WhenFineTuning_ThenTheErrorNamesBatchSize()
+    {
+        var s = new FinetuneCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 11, Mixup = 0.8 };
+        Assert.Contains("--batch-size", Assert.Throws<ArgumentException>(() => FinetuneCommand.Run(s, Quiet)).Message);
+    }
+
+    [NumpyFact]
+    public void GivenATinyCheckpoint_WhenEmbedding_ThenNumpyReadsTheFeaturesAndLabelsTheLibraryReturns()
+    {
+        var path = Path.Combine(_data.Root, "out", "test.npy");
+        var outcome = EmbedCommand.Run(new EmbedCommand.Settings
+        {
+            Checkpoint = _data.RunDir, Data = _data.Spec, Out = path, Split = "test", BatchSize = 7,
+        }, Quiet);
+
+        Assert.Equal(Path.Combine(_data.Root, "out", "test.labels.npy"), outcome.Labels);
+        Assert.Equal((30L, 16L), (outcome.Count, outcome.Dim));
+        var (features, labels) = Embeddings.Extract(_data.RunDir, _data.Spec, Pooling.Mean, CrateMae.Data.DataSplit.Test);
+        var script = "import numpy as np, sys; x = np.load(sys.argv[1]); y = np.load(sys.argv[2]); " +
+                     "print(x.dtype, x.shape, y.dtype, y.shape); print(repr(float(x.astype(np.float64).sum()))); print(','.join(map(str, y[:6])))";
+        using var p = Process.Start(new ProcessStartInfo(NumpyFactAttribute.Python, ["-c", script, path, outcome.Labels!])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        })!;
+        var stdout = p.StandardOutput.ReadToEnd();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, p.ExitCode);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("float32 (30, 16) int64 (30,)", lines[0]);
+        Assert.Equal(features.to(ScalarType.Float64).sum().item<double>(), double.Parse(lines[1], CultureInfo.InvariantCulture), 6);
+        Assert.Equal("0,1,2,0,1,2", lines[2]);
+        Assert.Equal([0L, 1, 2, 0, 1, 2], labels[..6].data<long>().ToArray());
+    }
+
+    [Fact]
+    public void GivenEmbedOnTheTrainSplitTwice_WhenRun_ThenTheSecondUsesTheCache()
+    {
+        EmbedCommand.Settings Settings(string pool) =>
+            new() { Checkpoint = _data.RunDir, Data = _data.Spec, Out = Path.Combine(_data.Root, "train.npy"), Pool = pool };
+        var first = EmbedCommand.Run(Settings("mean"), Quiet);
+        var second = EmbedCommand.Run(Settings("cls"), Quiet);
+
+        Assert.Equal("extracted", first.Origin);
+        Assert.Equal("cached", second.Origin);
+        Assert.Equal(60, second.Count);
+    }
+
+    [Fact]
+    public void GivenHandWrittenRunFolders_WhenCompared_ThenTheTableHasEveryColumnAndDashesForMissingResults()
+    {
+        var crate = WriteRun("crate-fmnist", Presets.Get("crate-fmnist"), epochs: 2, wall: 1500, loss: 0.31);
+        var vit = WriteRun("vit-fmnist", Presets.Get("vit-fmnist"), epochs: 2, wall: 2400, loss: 0.29);
+        var eval = Path.Combine(crate, "eval");
+        Probe(0.875, "crate-fmnist").Save(Path.Combine(eval, "linprobe.json"));
+        Probe(0.65, "crate-fmnist (random init, seed 0)").Save(Path.Combine(eval, "linprobe-random.json"));
+        Probe(0.84, "pixels") .Save(Path.Combine(eval, "linprobe-pixels.json"));
+        KnnOf(0.85).Save(Path.Combine(eval, "knn.json"));
+        FineTuneOf(0.91, 0.905).Save(Path.Combine(eval, "finetune", "finetune.json"));
+        var md = Path.Combine(_data.Root, "cmp", "comparison.md");
+
+        var (comparison, files) = CompareCommand.Run(new CompareCommand.Settings { Runs = [crate, vit], Out = md });
+
+        var markdown = File.ReadAllText(md);
+        output.WriteLine(markdown);
+        Assert.Equal([md, Path.ChangeExtension(md, ".json")], files);
+        var c = ParameterCount.Of(Presets.Get("crate-fmnist"));
+        var v = ParameterCount.Of(Presets.Get("vit-fmnist"));
+        Assert.Contains($"| crate-fmnist | crate-fmnist | {c.Total:N0} / {c.EncoderTrainable:N0} | {100.0 * c.Total / v.Total:F0} % | 2 | 0:25:00 | 0.3100 | 87.50 % (mean) | 85.00 % | 91.00 % (90.50 %, 4 ep) |", markdown);
+        Assert.Contains($"| vit-fmnist | vit-fmnist | {v.Total:N0} / {v.EncoderTrainable:N0} | 100 % | 2 | 0:40:00 | 0.2900 | - | - | - |", markdown);
+        Assert.Contains("| crate-fmnist: random-init crate-fmnist | 65.00 % | - | - |", markdown);
+        Assert.Contains("| raw pixels | 84.00 % | - | - |", markdown);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(md, ".json")));
+        var runs = doc.RootElement.GetProperty("runs");
+        Assert.Equal(1, doc.RootElement.GetProperty("schema_version").GetInt32());
+        Assert.Equal(0.875, runs[0].GetProperty("linear_probe").GetDouble());
+        Assert.Equal(JsonValueKind.Null, runs[1].GetProperty("linear_probe").ValueKind);
+        Assert.Equal(v.Total, runs[1].GetProperty("params_total").GetInt64());
+        Assert.Equal(0.84, doc.RootElement.GetProperty("pixels").GetProperty("linear_probe").GetDouble());
+        Assert.Equal(2, comparison.Runs.Count);
+    }
+
+    [Fact]
+    public void GivenAFolderThatIsNotARun_WhenCompared_ThenTheErrorNamesIt()
+    {
+        var empty = Directory.CreateDirectory(Path.Combine(_data.Root, "empty")).FullName;
+        var e = Assert.Throws<ArgumentException>(() => CompareCommand.Run(new CompareCommand.Settings { Runs = [empty] }));
+        Assert.Contains(empty, e.Message);
+    }
+
+    private string WriteRun(string name, MaeConfig config, int epochs, double wall, double loss)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_data.Root, "runs", name)).FullName;
+        File.WriteAllText(Path.Combine(dir, "config.json"), $"{{\"model\": {config.ToJson()}, \"data\": \"fashion-mnist:train\"}}");
+        File.WriteAllText(Path.Combine(dir, "summary.json"), JsonSerializer.Serialize(new
+        {
+            output_dir = dir, epochs_completed = epochs, steps = 936, last_test_loss = loss, wall_seconds = wall, interrupted = false,
+        }));
+        return dir;
+    }
+
+    private static LinearProbeResult Probe(double top1, string model) => new()
+    {
+        Model = model, Pooling = model == "pixels" ? null : Pooling.Mean, FeatureDim = 192, NumClasses = 10, TrainSize = 60000,
+        TestSize = 10000, Top1 = top1, Seconds = 1, ValSize = 6000, ChosenReg = 1e-4, ValCurve = [], Iterations = 10, Converged = true, GradNorm = 1e-7,
+    };
+
+    private static KnnResult KnnOf(double top1) => new()
+    {
+        Model = "crate-fmnist", Pooling = Pooling.Mean, FeatureDim = 192, NumClasses = 10, TrainSize = 60000, TestSize = 10000,
+        Top1 = top1, Top5 = 0.99, K = 20, Temperature = 0.07, Seconds = 1,
+    };
+
+    private static FineTuneResult FineTuneOf(double best, double last) => new()
+    {
+        Model = "crate-fmnist", Pooling = Pooling.Mean, FeatureDim = 192, NumClasses = 10, TrainSize = 60000, TestSize = 10000,
+        Top1 = last, BestTop1 = best, BestEpoch = 3, TestLoss = 0.3, Epochs = 4, EpochsPlanned = 4, Interrupted = false, BatchSize = 128,
+        Blr = 1e-3, Lr = 5e-4, WarmupEpochs = 0.4, LayerDecay = 0.75, WeightDecay = 0.05, LabelSmoothing = 0.1, MixupAlpha = 0,
+        MinCropScale = 0.6, Precision = "fp32", PerClass = [], History = [], Checkpoint = null, BestCheckpoint = null, ConfusionPng = null,
+        Seconds = 100,
+    };
+}

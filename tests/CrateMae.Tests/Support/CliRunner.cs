@@ -1,0 +1,32 @@
+using System.Diagnostics;
+
+namespace CrateMae.Tests.Support;
+
+/// <summary>Runs the real <c>crate-mae</c> program (built next to the tests) as a child process.</summary>
+public static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "crate-mae.dll");
+
+    public static Result Run(params string[] args) => Run(TimeSpan.FromMinutes(3), args);
+
+    public static Result Run(TimeSpan timeout, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["OMP_NUM_THREADS"] = "1";
+        psi.Environment["NO_COLOR"] = "1";
+        psi.Environment["COLUMNS"] = "200";
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"crate-mae {string.Join(' ', args)} did not finish in {timeout}");
+        }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
