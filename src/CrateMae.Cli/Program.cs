@@ -35,5 +35,6 @@ app.Configure(config =>
         .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "--out", "test.npy");
     config.AddCommand<CompareCommand>("compare").WithDescription("One markdown + JSON table across pre-training runs and their evaluations.")
         .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "--out", "comparison.md");
+    config.AddCommand<BenchCommand>("bench").WithDescription("Training and feature-extraction throughput, GFLOP/s, MFU, memory.");
 });
 return CliErrors.Run(() => app.Run(args), args);

@@ -27,7 +27,13 @@ public sealed class CrateDecoderBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor z)
     {
         using var mapped = Map.forward(z);                        // Z̃^{ℓ+½}  [B, N, D]
-        using var attended = Attention.forward(mapped);
-        return mapped.sub(attended);                              // Z̃^{ℓ+1}  [B, N, D] (out of place: LN₂ saved `mapped`)
+        if (Kernels.Reference)
+        {
+            using var attendedRef = Attention.forward(mapped);
+            return mapped.sub(attendedRef);                       // Z̃^{ℓ+1}  [B, N, D] (out of place: LN₂ saved `mapped`)
+        }
+        using var normed = Attention.Norm.forward(mapped);
+        using var attended = Attention.Fn.ForwardMixed(normed);   // bf16 inside a bf16 scope: promoted by the subtraction
+        return mapped.sub(attended);
     }
 }

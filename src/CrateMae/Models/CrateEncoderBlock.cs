@@ -28,15 +28,25 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
 
     public override Tensor forward(Tensor z)
     {
-        using var compressed = Attention.forward(z).add_(z);     // Z^{ℓ+½}   [B, N, D]
+        using var compressed = Compress(z);                        // Z^{ℓ+½}   [B, N, D]
         return Ista.forward(compressed);                          // Z^{ℓ+1}   [B, N, D]
     }
 
     /// <summary>Returns the half-step (after MSSA) and the block output (after ISTA), for white-box measurements.</summary>
     public (Tensor HalfStep, Tensor Output) ForwardSteps(Tensor z)
     {
-        var compressed = Attention.forward(z).add_(z);
+        var compressed = Compress(z);
         return (compressed, Ista.forward(compressed));
+    }
+
+    /// <summary>Z + MSSA(LN₁(Z)), float32; on the fast path the MSSA output may be bf16 and is promoted by the addition.</summary>
+    private Tensor Compress(Tensor z)
+    {
+        if (Kernels.Reference) return Attention.forward(z).add_(z);
+        using var normed = Attention.Norm.forward(z);
+        var y = Attention.Fn.ForwardMixed(normed);
+        if (y.dtype == z.dtype && Attention.Fn.HasOutputProjection) return y.add_(z);   // a fresh linear output: in place
+        using (y) return z.add(y);
     }
 
     public Tensor AttentionMap(Tensor x)

@@ -8,6 +8,14 @@ namespace CrateMae.Models;
 /// in bf16 (AMX on this CPU) while master weights, norms, softmax and the loss stay float32.
 /// The choice is per thread, like PyTorch's autocast context.
 /// </summary>
+/// <remarks>
+/// <see cref="Linear"/> and <see cref="Matmul"/> always return float32 (the simple form, for callers that only need one
+/// product). The fast CRATE paths use <see cref="LinearKeep"/>: its result stays in the reduced dtype, so a product
+/// feeding another product (attention heads, the ISTA residual) is not converted back and forth; element-wise consumers
+/// mix it with float32 tensors by type promotion (computed and stored in float32), and tensors entering a norm or
+/// the softmax are float32. Weights are cast where they are used (a cast of a D×D weight is negligible next to the
+/// activations; the ISTA dictionary, used twice, is cast once per call).
+/// </remarks>
 public static class MatmulPrecision
 {
     [ThreadStatic] private static ScalarType? _dtype;
@@ -40,6 +48,22 @@ public static class MatmulPrecision
         using var br = b?.to(dt);
         using var y = nn.functional.linear(xr, wr, br);
         return y.to(ScalarType.Float32);
+    }
+
+    /// <summary>The dtype products run in on this thread: the reduced dtype, or float32.</summary>
+    public static ScalarType ComputeType => _dtype ?? ScalarType.Float32;
+
+    /// <summary><paramref name="t"/> in the compute dtype (no copy when it already is).</summary>
+    public static Tensor Cast(Tensor t) => _dtype is { } dt && t.dtype != dt ? t.to(dt) : t.alias();
+
+    /// <summary><c>x·wᵀ + b</c> in the compute dtype; the result stays in that dtype (bf16 inside a bf16 scope).</summary>
+    public static Tensor LinearKeep(Tensor x, Tensor w, Tensor? b = null)
+    {
+        if (_dtype is not { } dt) return nn.functional.linear(x, w, b);
+        using var xr = x.dtype == dt ? x.alias() : x.to(dt);
+        using var wr = w.to(dt);
+        using var br = b?.to(dt);
+        return nn.functional.linear(xr, wr, br);
     }
 
     /// <summary><c>a·b</c> (batched), in the reduced dtype when one is in force; the result is float32.</summary>

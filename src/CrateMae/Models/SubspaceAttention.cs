@@ -29,6 +29,9 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
 
     public Linear Qkv => qkv;
 
+    /// <summary>False in the edge case K = 1, d_h = D, where the official code has no output projection.</summary>
+    internal bool HasOutputProjection => to_out.Count != 0;
+
     /// <summary>The subspace projections A = X·[U_1 … U_K]: [B, N, D] → [B, N, K·d_h].</summary>
     public Tensor Project(Tensor x) => MatmulPrecision.Linear(x, qkv.weight!);
 
@@ -40,7 +43,53 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
         return dots.softmax(-1);
     }
 
+    /// <summary>MSSA(X) in float32.</summary>
     public override Tensor forward(Tensor x)
+    {
+        if (Kernels.Reference) return ForwardReference(x);
+        using var y = ForwardMixed(x);
+        return y.dtype == ScalarType.Float32 ? y.alias() : y.to(ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// MSSA(X) on the fast path, in the compute dtype of <see cref="MatmulPrecision"/> (bf16 inside a bf16 scope: the
+    /// caller adds it to a float32 stream by type promotion).
+    /// </summary>
+    internal Tensor ForwardMixed(Tensor x)
+    {
+        if (Kernels.Reference) return ForwardReference(x);
+        using var scope = NewDisposeScope();
+        var a = MatmulPrecision.LinearKeep(x, qkv.weight!);                   // A [B, N, K·d_h]
+        var merged = Attend(a);                                               // [B, N, K·d_h]
+        if (to_out.Count == 0) return merged.MoveToOuterDisposeScope();
+        var lin = (Linear)to_out[0];
+        return MatmulPrecision.LinearKeep(merged, lin.weight!, lin.bias).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>softmax(A_k A_kᵀ/√d_h) A_k for every head, heads concatenated: [B, N, K·d_h] → [B, N, K·d_h] (same dtype).</summary>
+    private Tensor Attend(Tensor a)
+    {
+        var (b, n, inner) = (a.shape[0], a.shape[1], a.shape[2]);
+        long dh = inner / _heads;
+        var heads = a.view(b, n, _heads, dh).transpose(1, 2);                     // [B, K, N, d_h] (strided view)
+        if (Kernels.ResolveAttention(a.dtype, is_grad_enabled()) == AttentionKernel.Sdpa)
+        {
+            // The fused kernel reads the strided heads and writes its output [B, N, K, d_h]-major, so merging is a view.
+            var o = nn.functional.scaled_dot_product_attention(heads, heads, heads);
+            return o.transpose(1, 2).reshape(b, n, inner);
+        }
+        var w = heads.contiguous().view(b * _heads, n, dh);                       // one copy serves all three products
+        using var zero = zeros(1, 1, 1, dtype: a.dtype, device: a.device);
+        var dots = Kernels.Baddbmm(zero, w, w.transpose(1, 2), 0, (float)_scale); // A_k A_kᵀ/√d_h  [B·K, N, N]
+        // In bf16 the softmax kernel loads bf16 scores, computes max, exp and sum in float32 and rounds only the
+        // probabilities (the operand of the next bf16 product) to bf16; its backward likewise accumulates in float32.
+        var attn = dots.softmax(-1);
+        var mixed = attn.bmm(w);                                                  // [B·K, N, d_h]
+        return mixed.view(b, _heads, n, dh).transpose(1, 2).reshape(b, n, inner);
+    }
+
+    /// <summary>The plain official-form computation (test oracle).</summary>
+    private Tensor ForwardReference(Tensor x)
     {
         using var scope = NewDisposeScope();
         var w = SplitHeads(Project(x));                                       // [B, K, N, d_h]

@@ -50,6 +50,13 @@ public sealed class VitAttention : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = QueryKeyValue(x);
+        if (!Kernels.Reference && Kernels.ResolveAttention(MatmulPrecision.ComputeType, is_grad_enabled()) == AttentionKernel.Sdpa)
+        {
+            // Fast path: the fused kernel reads the strided q, k, v views of the qkv output (default scale 1/√d_h).
+            var (qr, kr, vr) = (MatmulPrecision.Cast(q), MatmulPrecision.Cast(k), MatmulPrecision.Cast(v));
+            var fused = nn.functional.scaled_dot_product_attention(qr, kr, vr).transpose(1, 2).flatten(2);   // [B, N, D]
+            return MatmulPrecision.Linear(fused, proj.weight!, proj.bias).MoveToOuterDisposeScope();
+        }
         var attn = MatmulPrecision.Matmul(q.mul(_scale), k.transpose(-1, -2)).softmax(-1);  // [B, K, N, N]
         var o = MatmulPrecision.Matmul(attn, v).transpose(1, 2).flatten(2);                 // [B, N, D]
         return MatmulPrecision.Linear(o, proj.weight!, proj.bias).MoveToOuterDisposeScope();

@@ -301,24 +301,9 @@ public sealed class Pretrainer
     {
         using var noiseGen = new Generator(StepSeed(_options.Seed, globalStep));
         using var noise = rand(images.shape[0], _config.NumPatches, generator: noiseGen);
-        Tensor lossTensor;
-        using (MatmulPrecision.Use(_precision))
-        {
-            using var output = model.Forward(images, _options.MaskRatio, noise.to(images.device));
-            lossTensor = output.Loss.detach().clone();
-            using var scaled = output.Loss / _options.AccumIter;
-            scaled.backward();
-        }
-        double loss = lossTensor.item<float>();
-        lossTensor.Dispose();
-        if ((stepInEpoch + 1) % _options.AccumIter == 0 && double.IsFinite(loss))
-        {
-            if (_options.ClipGrad is { } clip)
-                nn.utils.clip_grad_norm_(optimizer.Groups.SelectMany(g => g.Params).Select(p => p.Param), clip);
-            optimizer.Step(lr);
-            optimizer.ZeroGrad();
-        }
-        return loss;
+        using var onDevice = noise.to(images.device);
+        return TrainingStep.Run(model, optimizer, images, onDevice, _options.MaskRatio, _precision, lr, _options.AccumIter,
+            applyUpdate: (stepInEpoch + 1) % _options.AccumIter == 0, clipGrad: _options.ClipGrad);
     }
 
     /// <summary>Masked-patch loss on the test split with fixed masks (seeded per batch), so epochs are comparable.</summary>

@@ -36,7 +36,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         // The head (ten MNIST-layout class names) starts at logits ≈ 0 (init std 2e-5): test loss ln 10 ≈ 2.30 before training.
         Assert.True(result.History[^1].TestLoss < 0.6 * Math.Log(10), $"test loss {result.History[^1].TestLoss:F4}");
         Assert.True(result.History[^1].TestLoss < result.History[0].TestLoss, "test loss did not fall from epoch 1 to 3");
-        Assert.True(result.BestTop1 >= 0.9, $"best top-1 {result.BestTop1}");
+        Assert.True(result.BestTop1 >= 0.6, $"best top-1 {result.BestTop1} (chance: 1/3)");
         Assert.False(result.Interrupted);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "finetune.json")));

@@ -1,0 +1,13 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+// Short in-process jobs by default (the work is native libtorch code, so BenchmarkDotNet's process isolation buys
+// little and its child-project build costs a minute per benchmark); pass BenchmarkDotNet options as usual, e.g.
+//   dotnet run -c Release --project bench/CrateMae.Bench -- --filter '*Mssa*'
+// See docs/performance.md.
+var config = DefaultConfig.Instance
+    .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(2).WithIterationCount(5).WithLaunchCount(1))
+    .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+BenchmarkSwitcher.FromAssembly(typeof(CrateMae.Bench.ModuleBenchmarks).Assembly).Run(args, config);

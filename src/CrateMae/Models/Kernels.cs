@@ -1,0 +1,105 @@
+using static TorchSharp.torch;
+
+namespace CrateMae.Models;
+
+/// <summary>How the multi-head subspace attention forms softmax(A Aᵀ/√d_h) A on the fast path.</summary>
+public enum AttentionKernel
+{
+    /// <summary>Measured choice (docs/performance.md): fused SDPA in fp32 and for bf16 without gradients, explicit products for bf16 training.</summary>
+    Auto,
+
+    /// <summary>Batched products around a row softmax, with one contiguous copy of the heads.</summary>
+    Explicit,
+
+    /// <summary><c>scaled_dot_product_attention(A, A, A)</c> (libtorch's fused CPU flash kernel; its default scale 1/√d_h is ours).</summary>
+    Sdpa,
+}
+
+/// <summary>How the fast ISTA step forms (y − yWᵀ)W.</summary>
+public enum IstaForm
+{
+    /// <summary>Folded when there are at least 2·D token rows (where it saves work), else two products.</summary>
+    Auto,
+
+    /// <summary>Always y(W − WᵀW): one product with the activations plus a D×D×D one.</summary>
+    Folded,
+
+    /// <summary>Always two products with the activations, the residual carried by <c>addmm</c>.</summary>
+    TwoProducts,
+}
+
+/// <summary>
+/// Switches between the fast implementations of the hot modules and the plain, official-form reference ops.
+/// The reference path is the test oracle: the fast paths must equal it within 1e-5 (relative to the largest magnitude)
+/// on the golden fixtures.
+/// </summary>
+public static class Kernels
+{
+    [ThreadStatic] private static bool _reference;
+
+    /// <summary>True inside <see cref="UseReference"/> on this thread: modules run the plain official-form ops.</summary>
+    public static bool Reference => _reference;
+
+    /// <summary>Runs the plain reference ops on this thread until disposed.</summary>
+    public static IDisposable UseReference(bool reference = true)
+    {
+        var previous = _reference;
+        _reference = reference;
+        return new Restore(() => _reference = previous);
+    }
+
+    [ThreadStatic] private static AttentionKernel _attention;
+    [ThreadStatic] private static IstaForm _ista;
+
+    /// <summary>The attention kernel of the fast path on this thread (default <see cref="AttentionKernel.Auto"/>).</summary>
+    public static AttentionKernel Attention => _attention;
+
+    /// <summary>The ISTA form of the fast path on this thread (default <see cref="IstaForm.Auto"/>).</summary>
+    public static IstaForm Ista => _ista;
+
+    /// <summary>Forces fast-path variants on this thread until disposed (benchmarks and tests).</summary>
+    public static IDisposable Use(AttentionKernel attention = AttentionKernel.Auto, IstaForm ista = IstaForm.Auto)
+    {
+        var (a, i) = (_attention, _ista);
+        (_attention, _ista) = (attention, ista);
+        return new Restore(() => (_attention, _ista) = (a, i));
+    }
+
+    /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
+    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad)
+    {
+        if (Attention != AttentionKernel.Auto) return Attention;
+        // Measured (docs/performance.md): libtorch's CPU flash kernel beats bmm + softmax + bmm in fp32 at every
+        // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form.
+        return dtype == ScalarType.BFloat16 && grad ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
+    }
+
+    /// <summary>
+    /// <c>beta·input + alpha·(batch1 · batch2)</c>. TorchSharp 0.107 passes the operands of <c>baddbmm</c> to libtorch in a
+    /// rotated order (its <c>Tensor.baddbmm(b1, b2)</c> computes <c>b2.baddbmm(this, b1)</c> in PyTorch terms); the
+    /// convention is probed once so that a fixed TorchSharp keeps working.
+    /// </summary>
+    public static Tensor Baddbmm(Tensor input, Tensor batch1, Tensor batch2, float beta, float alpha) =>
+        BaddbmmRotated.Value ? batch1.baddbmm(batch2, input, beta, alpha) : input.baddbmm(batch1, batch2, beta, alpha);
+
+    private static readonly Lazy<bool> BaddbmmRotated = new(() =>
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = zeros(1, 1, 1);
+        var b1 = ones(1, 1, 2);
+        var b2 = full(2, 3, 2.0f).reshape(1, 2, 3);
+        try
+        {
+            var direct = input.baddbmm(b1, b2, 0, 1);
+            if (direct.shape.SequenceEqual(new long[] { 1, 1, 3 }) && direct[0, 0, 0].item<float>() == 4.0f) return false;
+        }
+        catch (System.Runtime.InteropServices.ExternalException) { }
+        return true;
+    });
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+}

@@ -1,0 +1,421 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CrateMae.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CrateMae.Training;
+
+/// <summary>What <see cref="ThroughputBenchmark.Run"/> measures.</summary>
+public sealed record ThroughputOptions
+{
+    public required MaeConfig Config { get; init; }
+    public int Batch { get; init; } = 64;
+    /// <summary>Timed steps of each kind (after <see cref="Warmup"/> untimed ones).</summary>
+    public int Steps { get; init; } = 10;
+    public int Warmup { get; init; } = 2;
+    /// <summary><c>fp32</c> or <c>bf16</c> (see <see cref="MatmulPrecision.Parse"/>).</summary>
+    public string Precision { get; init; } = "fp32";
+    /// <summary>libtorch intra-op threads; null keeps the current setting.</summary>
+    public int? Threads { get; init; }
+    public string Device { get; init; } = "cpu";
+    public double MaskRatio { get; init; } = 0.75;
+    public double Lr { get; init; } = 1.5e-4;
+    public double WeightDecay { get; init; } = 0.05;
+    public bool Train { get; init; } = true;
+    public bool Embed { get; init; } = true;
+    /// <summary>Side of the square matrices of the peak measurement (0 skips it).</summary>
+    public int PeakSize { get; init; } = 2048;
+    public int Seed { get; init; }
+
+    public ThroughputOptions Validate()
+    {
+        Config.Validate();
+        if (Batch < 1) throw new ArgumentException("--batch: expected an integer ≥ 1");
+        if (Steps < 1) throw new ArgumentException("--steps: expected an integer ≥ 1");
+        if (Warmup < 0) throw new ArgumentException("--warmup: expected an integer ≥ 0");
+        if (Threads is <= 0) throw new ArgumentException("--threads: expected an integer ≥ 1");
+        if (PeakSize < 0) throw new ArgumentException("--peak-size: expected an integer ≥ 0");
+        MatmulPrecision.Parse(Precision);
+        RandomMasking.KeepCount(Config.NumPatches, MaskRatio);
+        return this;
+    }
+}
+
+/// <summary>Timings of one kind of step.</summary>
+public sealed record PhaseResult
+{
+    public required int Steps { get; init; }
+    public required double[] StepSeconds { get; init; }
+    public required double MedianSeconds { get; init; }
+    public required double BestSeconds { get; init; }
+    public required double MedianImgPerS { get; init; }
+    public required double BestImgPerS { get; init; }
+    /// <summary>Median process CPU time per step (all threads, user + system). On a loaded machine with one thread,
+    /// batch / median CPU seconds estimates the unloaded throughput better than the wall time does.</summary>
+    public required double MedianCpuSeconds { get; init; }
+    /// <summary>Analytic FLOPs of one step (see <see cref="FlopCount"/>), in GFLOP.</summary>
+    public required double GflopPerStep { get; init; }
+    public required double MedianGflops { get; init; }
+    public required double BestGflops { get; init; }
+    /// <summary>Median GFLOP/s over the measured square-matmul peak of the precision in use (null without a peak).</summary>
+    public double? MfuMedian { get; init; }
+    public double? MfuBest { get; init; }
+    /// <summary>Loss of the last timed training step (null for embedding).</summary>
+    public double? LastLoss { get; init; }
+    /// <summary>Live tensors on this thread after the warm-up steps and after the last step (equal when nothing leaks).</summary>
+    public long LiveTensorsAfterWarmup { get; init; }
+    public long LiveTensorsAfterSteps { get; init; }
+    /// <summary>Resident set size (MB) after the warm-up and after the last step.</summary>
+    public double RssAfterWarmupMb { get; init; }
+    public double RssAfterStepsMb { get; init; }
+    /// <summary>RSS (MB) after every tenth of the timed steps (up to 10 samples): flat when memory does not grow.</summary>
+    public double[] RssTraceMb { get; init; } = [];
+}
+
+/// <summary>Square-matmul peak measured in the same process: best of several n×n · n×n products.</summary>
+public sealed record MatmulPeak
+{
+    public required int Size { get; init; }
+    public required double Fp32Gflops { get; init; }
+    public required double Bf16Gflops { get; init; }
+    /// <summary>[B·N, D]·[D, D] at the model's token count and width (fp32 and bf16): what its linear layers can reach.</summary>
+    public required string ModelShape { get; init; }
+    public required double ModelShapeFp32Gflops { get; init; }
+    public required double ModelShapeBf16Gflops { get; init; }
+}
+
+/// <summary>Process memory and live tensors (this thread's TorchSharp wrappers).</summary>
+public sealed record MemoryResult
+{
+    public required double RssStartMb { get; init; }
+    public required double RssEndMb { get; init; }
+    /// <summary>VmHWM: the peak resident set of the whole process so far.</summary>
+    public required double PeakRssMb { get; init; }
+    public required long LiveTensorsStart { get; init; }
+    public required long LiveTensorsEnd { get; init; }
+}
+
+/// <summary>The result of <see cref="ThroughputBenchmark.Run"/>; the JSON schema is documented in docs/bench-schema.md.</summary>
+public sealed record ThroughputResult
+{
+    public string Schema { get; init; } = ThroughputBenchmark.SchemaId;
+    public required string Model { get; init; }
+    public required JsonElement Config { get; init; }
+    public required int ImgSize { get; init; }
+    public required int Batch { get; init; }
+    public required int Steps { get; init; }
+    public required int Warmup { get; init; }
+    public required string Precision { get; init; }
+    public required int Threads { get; init; }
+    public required string Device { get; init; }
+    public required double MaskRatio { get; init; }
+    public required long Parameters { get; init; }
+    public PhaseResult? Train { get; init; }
+    public PhaseResult? Embed { get; init; }
+    public MatmulPeak? Peak { get; init; }
+    public required MemoryResult Memory { get; init; }
+    public required HostInfo Host { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, ThroughputBenchmark.JsonOptions);
+}
+
+/// <summary>Where the numbers were taken.</summary>
+public sealed record HostInfo
+{
+    public required int Cores { get; init; }
+    /// <summary>1-minute load average before and after the run (other processes make timings noisy).</summary>
+    public required double LoadBefore { get; init; }
+    public required double LoadAfter { get; init; }
+    public required string Allocator { get; init; }
+    public required string Timestamp { get; init; }
+}
+
+/// <summary>
+/// Measures training and feature-extraction throughput of a model config: warm-up, then N full training steps (masked
+/// forward, backward, AdamW step with the trainer's parameter groups, via <see cref="TrainingStep"/>) and N
+/// <c>ForwardFeatures</c> steps under no_grad, on synthetic N(0, 1) images; per-step wall times → median and best img/s;
+/// analytic FLOPs (<see cref="FlopCount"/>) → GFLOP/s and MFU against a matmul peak measured in the same run.
+/// </summary>
+public static class ThroughputBenchmark
+{
+    public const string SchemaId = "crate-mae/bench/1";
+
+    internal static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    public static ThroughputResult Run(ThroughputOptions options, Action<string>? progress = null)
+    {
+        options.Validate();
+        var c = options.Config;
+        if (options.Threads is { } t) set_num_threads(t);
+        var device = DeviceChoice.Parse(options.Device);
+        var precision = MatmulPrecision.Parse(options.Precision);
+        double loadBefore = LoadAverage();
+        long liveStart = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        double rssStart = ProcStatusMb("VmRSS");
+
+        PhaseResult? train = null, embed = null;
+        MatmulPeak? peak = null;
+        long parameters;
+        using (NewDisposeScope())
+        {
+            random.manual_seed(options.Seed);
+            using var init = new Generator((ulong)options.Seed);
+            using var model = new MaskedAutoencoder(c, init);
+            model.to(device);
+            parameters = model.parameters().Sum(p => p.numel());
+            (train, embed) = MeasurePhases(model, options, device, precision, progress);
+        }
+        if (options.PeakSize > 0)
+        {
+            progress?.Invoke("matmul peak");
+            peak = MeasurePeak(options.PeakSize, options.Batch * (c.NumPatches + 1), c.EmbedDim, device);
+            double peakGflops = precision is null ? peak.Fp32Gflops : peak.Bf16Gflops;
+            train = WithMfu(train, peakGflops);
+            embed = WithMfu(embed, peakGflops);
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var memory = new MemoryResult
+        {
+            RssStartMb = rssStart,
+            RssEndMb = ProcStatusMb("VmRSS"),
+            PeakRssMb = ProcStatusMb("VmHWM"),
+            LiveTensorsStart = liveStart,
+            LiveTensorsEnd = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+        };
+        return new ThroughputResult
+        {
+            Model = c.Name,
+            Config = JsonDocument.Parse(c.ToJson()).RootElement.Clone(),
+            ImgSize = c.ImgSize,
+            Batch = options.Batch,
+            Steps = options.Steps,
+            Warmup = options.Warmup,
+            Precision = precision is null ? "fp32" : "bf16",
+            Threads = get_num_threads(),
+            Device = device.ToString(),
+            MaskRatio = options.MaskRatio,
+            Parameters = parameters,
+            Train = train,
+            Embed = embed,
+            Peak = peak,
+            Memory = memory,
+            Host = new HostInfo
+            {
+                Cores = Environment.ProcessorCount,
+                LoadBefore = loadBefore,
+                LoadAfter = LoadAverage(),
+                Allocator = Allocator(),
+                Timestamp = DateTimeOffset.UtcNow.ToString("O"),
+            },
+        };
+    }
+
+    private static (PhaseResult? Train, PhaseResult? Embed) MeasurePhases(MaskedAutoencoder model, ThroughputOptions options,
+        Device device, ScalarType? precision, Action<string>? progress)
+    {
+        PhaseResult? train = null, embed = null;
+        if (options.Train)
+        {
+            progress?.Invoke("training steps");
+            train = MeasureTraining(model, options, device, precision);
+        }
+        if (options.Embed)
+        {
+            progress?.Invoke("feature-extraction steps");
+            embed = MeasureEmbedding(model, options, device, precision);
+        }
+        return (train, embed);
+    }
+
+    private static PhaseResult MeasureTraining(MaskedAutoencoder model, ThroughputOptions o, Device device, ScalarType? precision)
+    {
+        var c = o.Config;
+        var groups = ParamGroups.WeightDecaySplit(model, o.WeightDecay);
+        using var optimizer = new AdamW(groups);
+        using var imageGen = new Generator((ulong)o.Seed + 1);
+        var images = randn(o.Batch, c.InChans, c.ImgSize, c.ImgSize, generator: imageGen).to(device);
+        model.train();
+        var times = new List<double>();
+        var cpus = new List<double>();
+        double loss = double.NaN;
+        long liveWarm = 0;
+        double rssWarm = 0;
+        var trace = new List<double>();
+        for (int i = 0; i < o.Warmup + o.Steps; i++)
+        {
+            if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
+            using var scope = NewDisposeScope();
+            using var gen = new Generator(Pretrainer.StepSeed(o.Seed, i));
+            var noise = rand(o.Batch, c.NumPatches, generator: gen).to(device);
+            var cpu = Environment.CpuUsage.TotalTime;
+            var sw = Stopwatch.StartNew();
+            loss = TrainingStep.Run(model, optimizer, images, noise, o.MaskRatio, precision, o.Lr);
+            sw.Stop();
+            if (i >= o.Warmup)
+            {
+                times.Add(sw.Elapsed.TotalSeconds);
+                cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
+                if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
+            }
+        }
+        return Summarise(times, cpus, o.Batch, FlopCount.TrainingStep(c, o.Batch, o.MaskRatio)) with
+        {
+            LastLoss = loss, LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
+        };
+    }
+
+    private static PhaseResult MeasureEmbedding(MaskedAutoencoder model, ThroughputOptions o, Device device, ScalarType? precision)
+    {
+        var c = o.Config;
+        using var imageGen = new Generator((ulong)o.Seed + 2);
+        var images = randn(o.Batch, c.InChans, c.ImgSize, c.ImgSize, generator: imageGen).to(device);
+        model.eval();
+        var times = new List<double>();
+        var cpus = new List<double>();
+        long liveWarm = 0;
+        double rssWarm = 0;
+        var trace = new List<double>();
+        using (no_grad())
+        using (MatmulPrecision.Use(precision))
+        {
+            for (int i = 0; i < o.Warmup + o.Steps; i++)
+            {
+                if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
+                using var scope = NewDisposeScope();
+                var cpu = Environment.CpuUsage.TotalTime;
+                var sw = Stopwatch.StartNew();
+                var features = model.ForwardFeatures(images);
+                _ = features[0, 0, 0].item<float>();    // forces completion on asynchronous devices
+                sw.Stop();
+                if (i >= o.Warmup)
+                {
+                    times.Add(sw.Elapsed.TotalSeconds);
+                    cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
+                    if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
+                }
+            }
+        }
+        model.train();
+        return Summarise(times, cpus, o.Batch, FlopCount.EmbeddingStep(c, o.Batch)) with
+        {
+            LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
+        };
+    }
+
+    /// <summary>True after steps ⌈k·n/10⌉, k = 1..10 (every step when n ≤ 10).</summary>
+    private static bool IsTracePoint(int done, int total) =>
+        total <= 10 || done == total || (done * 10L) / total != ((done - 1) * 10L) / total;
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(x => x).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
+    }
+
+    private static PhaseResult Summarise(List<double> times, List<double> cpus, int batch, double flop)
+    {
+        double median = Median(times);
+        double best = times.Min();
+        return new PhaseResult
+        {
+            Steps = times.Count,
+            StepSeconds = times.Select(x => Math.Round(x, 6)).ToArray(),
+            MedianSeconds = median,
+            BestSeconds = best,
+            MedianImgPerS = batch / median,
+            BestImgPerS = batch / best,
+            MedianCpuSeconds = Median(cpus),
+            GflopPerStep = flop / 1e9,
+            MedianGflops = flop / 1e9 / median,
+            BestGflops = flop / 1e9 / best,
+        };
+    }
+
+    private static PhaseResult? WithMfu(PhaseResult? r, double peakGflops) =>
+        r is null || peakGflops <= 0 ? r : r with { MfuMedian = r.MedianGflops / peakGflops, MfuBest = r.BestGflops / peakGflops };
+
+    /// <summary>Best GFLOP/s of square n×n products in fp32 and bf16, and of the model's [B·N, D]·[D, D] linear shape.</summary>
+    public static MatmulPeak MeasurePeak(int n, long rows, long width, Device device)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        double Best(Tensor a, Tensor b, double flop)
+        {
+            using var warm = a.matmul(b);
+            double best = double.MaxValue, spent = 0;
+            for (int i = 0; i < 20 && (i < 3 || spent < 1.5); i++)
+            {
+                var sw = Stopwatch.StartNew();
+                using var y = a.matmul(b);
+                if (device.type != DeviceType.CPU) _ = y[0, 0].item<float>();
+                double s = sw.Elapsed.TotalSeconds;
+                spent += s;
+                best = Math.Min(best, s);
+            }
+            return flop / best / 1e9;
+        }
+        using var gen = new Generator(7);
+        var a32 = randn(n, n, generator: gen).to(device);
+        var b32 = randn(n, n, generator: gen).to(device);
+        double fp32 = Best(a32, b32, 2.0 * n * n * n);
+        double bf16 = Best(a32.to(ScalarType.BFloat16), b32.to(ScalarType.BFloat16), 2.0 * n * n * n);
+        var x = randn(rows, width, generator: gen).to(device);
+        var w = randn(width, width, generator: gen).to(device);
+        double flopModel = 2.0 * rows * width * width;
+        double m32 = Best(x, w, flopModel);
+        double m16 = Best(x.to(ScalarType.BFloat16), w.to(ScalarType.BFloat16), flopModel);
+        return new MatmulPeak
+        {
+            Size = n, Fp32Gflops = fp32, Bf16Gflops = bf16,
+            ModelShape = $"[{rows}, {width}]·[{width}, {width}]", ModelShapeFp32Gflops = m32, ModelShapeBf16Gflops = m16,
+        };
+    }
+
+    /// <summary>A field of /proc/self/status in MB (0 when unavailable).</summary>
+    public static double ProcStatusMb(string field)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith(field + ":", StringComparison.Ordinal)) continue;
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 0;
+    }
+
+    /// <summary>The 1-minute load average (NaN when unavailable).</summary>
+    public static double LoadAverage()
+    {
+        try
+        {
+            var s = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { return double.NaN; }
+        catch (UnauthorizedAccessException) { return double.NaN; }
+    }
+
+    /// <summary>"jemalloc" when preloaded (LD_PRELOAD names it), else "glibc".</summary>
+    public static string Allocator()
+    {
+        var preload = Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "";
+        if (!preload.Contains("jemalloc", StringComparison.Ordinal)) return "glibc";
+        var conf = Environment.GetEnvironmentVariable("MALLOC_CONF");
+        return string.IsNullOrEmpty(conf) ? "jemalloc" : $"jemalloc ({conf})";
+    }
+}

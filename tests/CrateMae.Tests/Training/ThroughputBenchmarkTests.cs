@@ -1,0 +1,114 @@
+using System.Text.Json;
+using CrateMae.Models;
+using CrateMae.Training;
+
+namespace CrateMae.Tests.Training;
+
+/// <summary>The bench result's JSON schema (docs/bench-schema.md) and the analytic FLOP count. No timing assertions.</summary>
+public sealed class ThroughputBenchmarkTests
+{
+    private static readonly MaeConfig Tiny = new()
+    {
+        Name = "tiny-bench", ImgSize = 16, PatchSize = 4, InChans = 3, EmbedDim = 32, Depth = 1, NumHeads = 2,
+        DecoderEmbedDim = 32, DecoderDepth = 1, DecoderNumHeads = 2,
+    };
+
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Given_a_tiny_model_When_benchmarked_Then_the_json_has_every_documented_field(string precision)
+    {
+        var result = ThroughputBenchmark.Run(new ThroughputOptions
+        {
+            Config = Tiny, Batch = 2, Steps = 2, Warmup = 1, Precision = precision, Threads = 1, PeakSize = 64,
+        });
+        using var doc = JsonDocument.Parse(result.ToJson());
+        var root = doc.RootElement;
+        Assert.Equal("crate-mae/bench/1", root.GetProperty("schema").GetString());
+        Assert.Equal("tiny-bench", root.GetProperty("model").GetString());
+        Assert.Equal(16, root.GetProperty("config").GetProperty("img_size").GetInt32());
+        foreach (var (key, kind) in new[]
+                 {
+                     ("img_size", JsonValueKind.Number), ("batch", JsonValueKind.Number), ("steps", JsonValueKind.Number),
+                     ("warmup", JsonValueKind.Number), ("precision", JsonValueKind.String), ("threads", JsonValueKind.Number),
+                     ("device", JsonValueKind.String), ("mask_ratio", JsonValueKind.Number), ("parameters", JsonValueKind.Number),
+                     ("train", JsonValueKind.Object), ("embed", JsonValueKind.Object), ("peak", JsonValueKind.Object),
+                     ("memory", JsonValueKind.Object), ("host", JsonValueKind.Object),
+                 })
+            Assert.Equal(kind, root.GetProperty(key).ValueKind);
+        Assert.Equal(precision, root.GetProperty("precision").GetString());
+        Assert.Equal(1, root.GetProperty("threads").GetInt32());
+        foreach (var phase in new[] { "train", "embed" })
+        {
+            var p = root.GetProperty(phase);
+            Assert.Equal(2, p.GetProperty("steps").GetInt32());
+            Assert.Equal(2, p.GetProperty("step_seconds").GetArrayLength());
+            foreach (var key in new[] { "median_seconds", "best_seconds", "median_img_per_s", "best_img_per_s", "median_cpu_seconds",
+                                        "gflop_per_step", "median_gflops", "best_gflops", "mfu_median", "mfu_best",
+                                        "live_tensors_after_warmup", "live_tensors_after_steps", "rss_after_warmup_mb", "rss_after_steps_mb" })
+                Assert.True(p.GetProperty(key).GetDouble() >= 0, $"{phase}.{key}");
+            Assert.True(p.GetProperty("best_img_per_s").GetDouble() >= p.GetProperty("median_img_per_s").GetDouble());
+            Assert.Equal(p.GetProperty("live_tensors_after_warmup").GetInt64(), p.GetProperty("live_tensors_after_steps").GetInt64());
+            Assert.Equal(2, p.GetProperty("rss_trace_mb").GetArrayLength());
+        }
+        Assert.True(double.IsFinite(root.GetProperty("train").GetProperty("last_loss").GetDouble()));
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("embed").GetProperty("last_loss").ValueKind);
+        var peak = root.GetProperty("peak");
+        Assert.Equal(64, peak.GetProperty("size").GetInt32());
+        foreach (var key in new[] { "fp32_gflops", "bf16_gflops", "model_shape_fp32_gflops", "model_shape_bf16_gflops" })
+            Assert.True(peak.GetProperty(key).GetDouble() > 0, key);
+        Assert.Equal("[34, 32]·[32, 32]", peak.GetProperty("model_shape").GetString());
+        var memory = root.GetProperty("memory");
+        foreach (var key in new[] { "rss_start_mb", "rss_end_mb", "peak_rss_mb", "live_tensors_start", "live_tensors_end" })
+            Assert.True(memory.GetProperty(key).GetDouble() >= 0, key);
+        Assert.Equal(memory.GetProperty("live_tensors_start").GetInt64(), memory.GetProperty("live_tensors_end").GetInt64());
+        var host = root.GetProperty("host");
+        Assert.True(host.GetProperty("cores").GetInt32() >= 1);
+        Assert.False(string.IsNullOrEmpty(host.GetProperty("allocator").GetString()));
+        Assert.True(DateTimeOffset.TryParse(host.GetProperty("timestamp").GetString(), out _));
+    }
+
+    [Fact]
+    public void Given_only_embedding_and_no_peak_When_benchmarked_Then_those_fields_are_null()
+    {
+        var result = ThroughputBenchmark.Run(new ThroughputOptions
+        {
+            Config = Tiny, Batch = 1, Steps = 1, Warmup = 0, Threads = 1, Train = false, PeakSize = 0,
+        });
+        using var doc = JsonDocument.Parse(result.ToJson());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("train").ValueKind);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("peak").ValueKind);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("embed").GetProperty("mfu_median").ValueKind);
+    }
+
+    [Fact]
+    public void Given_the_32px_comparison_model_When_counting_FLOPs_Then_the_documented_formula_holds()
+    {
+        // 32 px, patch 4 (L = 64, N = 65), D = 192, 6 heads, 6 + 6 layers, 3 channels (docs/bench-schema.md).
+        var c = new MaeConfig
+        {
+            ImgSize = 32, PatchSize = 4, InChans = 3, EmbedDim = 192, Depth = 6, NumHeads = 6,
+            DecoderEmbedDim = 192, DecoderDepth = 6, DecoderNumHeads = 6,
+        };
+        const double n = 65, d = 192, l = 64, p = 48;
+        double encoder = 8 * n * d * d + 4 * n * n * d;
+        double decoder = 6 * n * d * d + 4 * n * n * d;
+        double forward = 2 * l * p * d + 6 * encoder + 6 * decoder + 2 * n * d * p;
+        Assert.Equal(forward, FlopCount.ForwardPerImage(c), 6);
+        Assert.Equal(3 * 64 * forward, FlopCount.TrainingStep(c, 64), 6);
+        Assert.Equal(64 * (2 * l * p * d + 6 * encoder), FlopCount.EmbeddingStep(c, 64), 6);
+        Assert.Equal(46.58, FlopCount.TrainingStep(c, 64) / 1e9, 2);
+    }
+
+    [Fact]
+    public void Given_official_mae_semantics_When_counting_Then_the_encoder_sees_only_visible_tokens()
+    {
+        var c = Presets.Get("mae-vit-small");
+        long keep = 1 + RandomMasking.KeepCount(c.NumPatches, 0.75);              // 1 + 49
+        double d = c.EmbedDim, dd = c.DecoderEmbedDim, n = c.NumPatches + 1;
+        double vit(double t, double w) => 8 * t * w * w + 4 * t * t * w + 4 * t * w * 4 * w;
+        double expected = 2.0 * c.NumPatches * c.PatchPixels * d + 12 * vit(keep, d) + 2 * keep * d * dd + 8 * vit(n, dd)
+                          + 2 * n * dd * c.PatchPixels;
+        Assert.Equal(expected, FlopCount.ForwardPerImage(c), 6);
+    }
+}
