@@ -61,11 +61,12 @@ public sealed class WhiteBoxAnalyzerTests
         var whole = analyzer.Analyze([imgs], "m");
         var streamed = analyzer.Analyze(Batches(imgs, 1, 4, 1), "m");
 
-        // Then the numbers agree
+        // Then the numbers agree (to float32 rounding: libtorch picks matmul kernels by batch shape, so the float32
+        // projections differ in the last bits; Rᶜ itself is computed in float64)
         for (int l = 0; l < 2; l++)
         {
-            Assert.Equal(whole.Layers[l].CodingRateMean, streamed.Layers[l].CodingRateMean, 9);
-            Assert.Equal(whole.Layers[l].CodingRateStd, streamed.Layers[l].CodingRateStd, 9);
+            Assert.Equal(whole.Layers[l].CodingRateMean, streamed.Layers[l].CodingRateMean, 1e-6 * whole.Layers[l].CodingRateMean);
+            Assert.Equal(whole.Layers[l].CodingRateStd, streamed.Layers[l].CodingRateStd, 1e-6 * whole.Layers[l].CodingRateMean);
             Assert.Equal(whole.Layers[l].ZeroFractionMean, streamed.Layers[l].ZeroFractionMean, 12);
         }
 
