@@ -54,9 +54,21 @@ public static class AnalysisImages
         foreach (var p in paths)
             if (!File.Exists(p))
                 throw new FileNotFoundException($"--image {p}: no such file", p);
+        DataSetup.CheckConvertible(config, config.ImgSize);
         var stats = NormalizationFor(config, normalization, NormalizationStats.ImageNet);
         var pipeline = TransformPipeline.Eval(config.ImgSize, config.InChans, stats);
-        var images = paths.Select((p, i) => pipeline.Apply(SkiaDecoder.DecodeRgb(p, MaxPixels), 0, 0, i)).ToList();
+        var images = paths.Select((p, i) =>
+        {
+            var decoded = SkiaDecoder.DecodeRgb(p, MaxPixels);
+            try
+            {
+                return pipeline.Apply(decoded, 0, 0, i);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"Image file '{p}': {e.Message}", e);    // e.g. too elongated to resize
+            }
+        }).ToList();
         return new ImageBatch(Stack(images), paths.Select(Path.GetFileName).Select(n => n ?? "").ToArray(), stats);
     }
 

@@ -132,7 +132,12 @@ public sealed class ImageFolder : IImageDataset
             var path = candidates[i].Path;
             (int, int) size = default;
             string? problem = null;
-            if (new FileInfo(path).Length == 0)
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                problem = $"Image file '{path}' cannot be read (a broken link, or removed while the folder was scanned).";
+            }
+            else if (info.Length == 0)
             {
                 problem = $"Image file '{path}' is empty (0 bytes).";
             }
@@ -153,6 +158,10 @@ public sealed class ImageFolder : IImageDataset
                 catch (InvalidDataException e)
                 {
                     problem = e.Message;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    problem = $"Image file '{path}' cannot be read ({e.Message.TrimEnd('.')}).";
                 }
             }
             checks[i] = (size, problem);

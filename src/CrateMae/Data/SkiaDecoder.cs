@@ -56,6 +56,15 @@ internal static class SkiaDecoder
             throw new FileNotFoundException($"Image file '{path}' does not exist (was it removed after the folder was scanned?).", path);
         if (fi.Length == 0)
             throw new InvalidDataException($"Image file '{path}' is empty (0 bytes).");
+        try
+        {
+            // SkiaSharp reports an unopenable file (broken link, no permission, I/O error) as an undecodable image.
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"Image file '{path}' cannot be read ({e.Message.TrimEnd('.')}).", e);
+        }
         var codec = SKCodec.Create(path, out var result);
         return codec ?? throw new InvalidDataException(
             $"Image file '{path}' ({fi.Length} bytes) is not a decodable PNG/JPEG/BMP/WebP/GIF image (SkiaSharp: {result}).");

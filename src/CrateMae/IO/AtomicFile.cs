@@ -12,7 +12,14 @@ public static class AtomicFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"{path}: no parent folder.", nameof(path));
-        Directory.CreateDirectory(dir);
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"could not write {full}: cannot create its folder {dir} ({Reason(e, dir)}); nothing was written", e);
+        }
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid().ToString("N")[..12]}.tmp");
         try
         {
@@ -38,7 +45,7 @@ public static class AtomicFile
 
     private static string Reason(Exception e, string temp)
     {
-        var m = e.Message.Replace(temp, "").Replace(" : ''", "").Replace("''", "").Trim().TrimEnd('.');
+        var m = e.Message.Replace(temp, "").Replace(" : ''", "").Replace("''", "").Trim().TrimEnd('.').Trim();
         return m.Length > 0 ? m : e.GetType().Name;
     }
 

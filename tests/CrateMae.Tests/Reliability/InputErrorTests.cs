@@ -141,6 +141,19 @@ public sealed class InputErrorTests : IDisposable
     }
 
     [Fact]
+    public void Unreadable_image_a_dangling_link()
+    {
+        // Root reads anything, so "unreadable" here is a link whose target is gone.
+        var dir = ReliabilityData.ImageFolder(_tmp);
+        var link = Path.Combine(dir, "gone.png");
+        File.CreateSymbolicLink(link, _tmp.File("deleted-target.png"));
+        Cli.AssertOneLineError(Cli.Run(ReliabilityData.Pretrain("folder:" + dir, Out)), 1, link, "cannot be read", "--skip-bad-images");
+        var r = Cli.Run(ReliabilityData.Pretrain("folder:" + dir, Out, "--skip-bad-images"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("skipped 1 unreadable image file(s)", r.Stdout);
+    }
+
+    [Fact]
     public void Enormous_image()
     {
         var dir = ReliabilityData.ImageFolder(_tmp);

@@ -172,8 +172,8 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
                 }
                 kills++;
                 // Half-written files of the killed process (earlier ones are removed when the next process starts).
-                var leftovers = Directory.GetFiles(run, ".*.tmp", SearchOption.AllDirectories)
-                    .Where(f => AtomicFile.OwnerProcessId(f) == p.Process.Id).ToArray();
+                var leftovers = !Directory.Exists(run) ? [] : Directory.GetFiles(run, ".*.tmp", SearchOption.AllDirectories)
+                    .Where(f => AtomicFile.OwnerProcessId(f) == p.Process.Id).ToArray();    // killed before the folder existed: none
                 if (leftovers.Length > 0) killsInWrite++;
                 long step = CheckLoadable(run);
                 log.WriteLine($"kill {kills}: {(targetWrite ? "inside a write" : "random")}, {leftovers.Length} temporary file(s) left, checkpoint at step {step}");
