@@ -115,7 +115,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             $"memory: RSS {F(m.RssStartMb, "F0")} → {F(m.RssEndMb, "F0")} MB, peak {F(m.PeakRssMb, "F0")} MB; live tensors {m.LiveTensorsStart} → {m.LiveTensorsEnd}" +
             (r.Train is { } t ? $"; training steps: live tensors {t.LiveTensorsAfterWarmup} → {t.LiveTensorsAfterSteps}, RSS {F(t.RssAfterWarmupMb, "F0")} → {F(t.RssAfterStepsMb, "F0")} MB" : ""));
         AnsiConsole.WriteLine(
-            $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}" +
+            $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));
     }
 }

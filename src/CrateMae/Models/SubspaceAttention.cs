@@ -79,8 +79,7 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
             return o.transpose(1, 2).reshape(b, n, inner);
         }
         var w = heads.contiguous().view(b * _heads, n, dh);                       // one copy serves all three products
-        using var zero = zeros(1, 1, 1, dtype: a.dtype, device: a.device);
-        var dots = Kernels.Baddbmm(zero, w, w.transpose(1, 2), 0, (float)_scale); // A_k A_kᵀ/√d_h  [B·K, N, N]
+        var dots = ScaledGram.Of(w, _scale);                                      // A_k A_kᵀ/√d_h  [B·K, N, N]
         // In bf16 the softmax kernel loads bf16 scores, computes max, exp and sum in float32 and rounds only the
         // probabilities (the operand of the next bf16 product) to bf16; its backward likewise accumulates in float32.
         var attn = dots.softmax(-1);

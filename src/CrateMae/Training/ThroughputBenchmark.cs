@@ -129,6 +129,8 @@ public sealed record HostInfo
     public required double LoadBefore { get; init; }
     public required double LoadAfter { get; init; }
     public required string Allocator { get; init; }
+    /// <summary>libgomp's wait settings in force (OMP_WAIT_POLICY / GOMP_SPINCOUNT), "default" when neither is set.</summary>
+    public required string OpenMp { get; init; }
     public required string Timestamp { get; init; }
 }
 
@@ -213,6 +215,7 @@ public static class ThroughputBenchmark
                 LoadBefore = loadBefore,
                 LoadAfter = LoadAverage(),
                 Allocator = Allocator(),
+                OpenMp = OpenMpSettings(),
                 Timestamp = DateTimeOffset.UtcNow.ToString("O"),
             },
         };
@@ -408,6 +411,17 @@ public static class ThroughputBenchmark
         }
         catch (IOException) { return double.NaN; }
         catch (UnauthorizedAccessException) { return double.NaN; }
+    }
+
+    /// <summary>OMP_WAIT_POLICY and GOMP_SPINCOUNT as set in the environment ("default" when neither is).</summary>
+    public static string OpenMpSettings()
+    {
+        var parts = new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT" }
+            .Select(v => (v, Environment.GetEnvironmentVariable(v)))
+            .Where(p => !string.IsNullOrEmpty(p.Item2))
+            .Select(p => $"{p.v}={p.Item2}")
+            .ToArray();
+        return parts.Length == 0 ? "default" : string.Join(" ", parts);
     }
 
     /// <summary>"jemalloc" when preloaded (LD_PRELOAD names it), else "glibc".</summary>

@@ -65,6 +65,7 @@ public sealed class ThroughputBenchmarkTests
         var host = root.GetProperty("host");
         Assert.True(host.GetProperty("cores").GetInt32() >= 1);
         Assert.False(string.IsNullOrEmpty(host.GetProperty("allocator").GetString()));
+        Assert.False(string.IsNullOrEmpty(host.GetProperty("open_mp").GetString()));
         Assert.True(DateTimeOffset.TryParse(host.GetProperty("timestamp").GetString(), out _));
     }
 
