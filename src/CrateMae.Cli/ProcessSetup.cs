@@ -31,6 +31,53 @@ internal static class ProcessSetup
         catch (EntryPointNotFoundException) { }
     }
 
+    /// <summary>Where Debian, Ubuntu and Fedora install jemalloc 5 (<c>libjemalloc2</c>, <c>jemalloc</c>).</summary>
+    private static readonly string[] JemallocPaths =
+    [
+        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2",
+    ];
+
+    /// <summary>jemalloc without decay: freed pages stay mapped, so a step's buffers are reused instead of faulted in again.</summary>
+    internal const string JemallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+
+    /// <summary>
+    /// Restarts the process (execv, same arguments) with jemalloc preloaded and <see cref="JemallocConf"/>, when
+    /// jemalloc is installed, not already loaded, and the user has not chosen (<c>CRATE_MAE_ALLOCATOR=glibc</c> keeps the
+    /// C library's malloc). Call it first in <c>Main</c>: nothing has run yet that a restart could lose.
+    /// </summary>
+    /// <remarks>
+    /// glibc serves the multi-megabyte activations of a training step with fresh mmap/brk pages and returns them on free,
+    /// so every step pays page faults and zeroing (measured: docs/performance.md §4); jemalloc without decay keeps them.
+    /// The allocator must be in place before the first malloc, hence a preload and a restart rather than a setting.
+    /// </remarks>
+    internal static void UseJemalloc()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        // Only as the program itself: a host that calls Main in-process (a test runner) must not be replaced.
+        if (System.Reflection.Assembly.GetEntryAssembly() != typeof(ProcessSetup).Assembly) return;
+        var choice = Environment.GetEnvironmentVariable("CRATE_MAE_ALLOCATOR");
+        if (choice is not null && !choice.Equals("jemalloc", StringComparison.OrdinalIgnoreCase)) return;
+        var preload = Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "";
+        if (preload.Contains("jemalloc", StringComparison.Ordinal)) return;   // already in place (or the user's own)
+        var lib = JemallocPaths.FirstOrDefault(File.Exists);
+        if (lib is null) return;
+        string[] argv;
+        try { argv = File.ReadAllText("/proc/self/cmdline").Split('\0', StringSplitOptions.None)[..^1]; }
+        catch (IOException) { return; }
+        if (argv.Length == 0) return;
+        Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? lib : $"{lib}:{preload}");
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("MALLOC_CONF")))
+            Environment.SetEnvironmentVariable("MALLOC_CONF", JemallocConf);
+        var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => $"{e.Key}={e.Value}").Append(null).ToArray();
+        execve("/proc/self/exe", [.. argv, null], env);
+        // Only reached when execve failed: carry on with the C library's malloc.
+        Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? null : preload);
+    }
+
     [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
     private static extern int setenv(string name, string value, int overwrite);
+
+    [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true, SetLastError = true)]
+    private static extern int execve(string path, string?[] argv, string?[] envp);
 }

@@ -3,6 +3,8 @@ using CrateMae.Cli.Commands;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
+ProcessSetup.UseJemalloc();   // restarts once with jemalloc preloaded when it is installed
+
 var app = new CommandApp();
 app.Configure(config =>
 {

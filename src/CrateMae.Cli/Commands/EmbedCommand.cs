@@ -55,7 +55,7 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
             ui.WriteJson(System.Text.Json.JsonSerializer.Serialize(new
             {
                 features = o.Features, labels = o.Labels, count = o.Count, dim = o.Dim, pooling = s.Pooling.ToString().ToLowerInvariant(),
-                data = o.Data, origin = o.Origin,
+                layer = s.Layer, data = o.Data, origin = o.Origin,
             }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }

@@ -20,6 +20,10 @@ public class EvalSettings : DataSettings
     [Description("Token pooling: mean (default; mean of the patch tokens, as fine-tuning uses) or cls.")]
     public string Pool { get; init; } = "mean";
 
+    [CommandOption("--layer <L>")]
+    [Description("Encoder block whose output is pooled, 1 … depth (default: the last, after the final norm; an intermediate block's output has no norm).")]
+    public int? Layer { get; init; }
+
     [CommandOption("-b|--batch-size <N>")]
     [Description("Images per forward pass while extracting features (default 256).")]
     public int BatchSize { get; init; } = 256;
@@ -52,6 +56,7 @@ public class EvalSettings : DataSettings
     public override ValidationResult Validate()
     {
         if (BatchSize < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
+        if (Layer < 1) return ValidationResult.Error($"--layer {Layer}: expected an encoder block number ≥ 1");
         if (Pool.Trim().ToLowerInvariant() is not ("mean" or "avg" or "gap" or "cls")) return ValidationResult.Error($"--pool {Pool}: expected mean or cls");
         return base.Validate();
     }

@@ -10,8 +10,9 @@ using static TorchSharp.torch;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>Training and test features of one source (encoder, random-init encoder or raw pixels), owned by this record.</summary>
+/// <param name="Layer">Encoder block pooled (1-based); null for the last block and for raw pixels.</param>
 public sealed record FeatureSplits(Tensor TrainX, Tensor TrainY, Tensor TestX, Tensor TestY, string Model, Pooling? Pooling,
-    string? Source, string Data, string Origin) : IDisposable
+    string? Source, string Data, string Origin, int? Layer = null) : IDisposable
 {
     public void Dispose()
     {
@@ -129,7 +130,7 @@ public sealed class FeatureProvider : IDisposable
         return new FeatureSplits(train.Get(pooling).clone().DetachFromDisposeScope(), train.Labels.clone().DetachFromDisposeScope(),
             test.Get(pooling).clone().DetachFromDisposeScope(), test.Labels.clone().DetachFromDisposeScope(),
             name, pooling, floor is null ? CheckpointPath : null, data,
-            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}");
+            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", CheckedLayer(Config));
     }
 
     /// <summary>Both poolings of one split from the encoder (null) or the random-init floor, via the cache.</summary>
@@ -147,6 +148,7 @@ public sealed class FeatureProvider : IDisposable
             Config = config.ToJson(),
             Data = request.EffectiveSpec(split),
             Limit = _s.Limit,
+            Layer = CheckedLayer(config),
             Preprocessing = $"eval resize+center-crop {config.ImgSize}px, {config.InChans} ch, normalize " +
                             JsonSerializer.Serialize(new { mean = stats.Mean, std = stats.Std }),
         };
@@ -160,7 +162,7 @@ public sealed class FeatureProvider : IDisposable
             var model = floor is null ? Loaded.Model : RandomModel;
             using var loader = DataSetup.Loader(request, dataset, config, train: false);
             var f = Embeddings.ExtractBoth(model, Embeddings.Batches(loader, _token), model.parameters().First().device,
-                _ui.Throttled($"{what} features of {dataset.Name}", count));
+                _ui.Throttled($"{what} features of {dataset.Name}", count), key.Layer);
             Extractions++;
             _ui.Info($"  {f.Count:N0} × {f.FeatureDim} in {clock.Elapsed.TotalSeconds:F1} s ({f.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} img/s)");
             return f;
@@ -170,6 +172,15 @@ public sealed class FeatureProvider : IDisposable
         if (hit) _ui.Info($"{what} features of {dataset.Name}: cached ({Cache!.PathOf(key)})");
         return features;
     }
+
+    /// <summary><c>--layer</c>, checked against the encoder depth; null for the last block (also when given as the depth).</summary>
+    private int? CheckedLayer(MaeConfig config) => _s.Layer switch
+    {
+        null => null,
+        { } l when l > config.Depth => throw new ArgumentException($"--layer {l}: {config.Name} has {config.Depth} encoder blocks; expected 1 … {config.Depth}"),
+        { } l when l == config.Depth => null,
+        { } l => l,
+    };
 
     private (Tensor Features, Tensor Labels) Pixels(DataSplit split)
     {

@@ -23,11 +23,15 @@ public static class EvalFiles
 
     public static string CacheDir(string evalDir) => Path.Combine(evalDir, "cache");
 
-    /// <summary><c>linprobe.json</c>, or <c>linprobe-FLOOR.json</c> for a floor.</summary>
-    public static string LinearProbe(string evalDir, string? floor = null) => Path.Combine(evalDir, Name("linprobe", floor) + ".json");
+    /// <summary><c>linprobe.json</c>, <c>linprobe-FLOOR.json</c> for a floor, <c>linprobe-layerL[-FLOOR].json</c> for an intermediate layer.</summary>
+    public static string LinearProbe(string evalDir, string? floor = null, int? layer = null) =>
+        Path.Combine(evalDir, Name(Stem("linprobe", layer), floor) + ".json");
 
-    /// <summary><c>knn.json</c>, or <c>knn-FLOOR.json</c> for a floor.</summary>
-    public static string Knn(string evalDir, string? floor = null) => Path.Combine(evalDir, Name("knn", floor) + ".json");
+    /// <summary><c>knn.json</c>, <c>knn-FLOOR.json</c> for a floor, <c>knn-layerL[-FLOOR].json</c> for an intermediate layer.</summary>
+    public static string Knn(string evalDir, string? floor = null, int? layer = null) =>
+        Path.Combine(evalDir, Name(Stem("knn", layer), floor) + ".json");
+
+    private static string Stem(string stem, int? layer) => layer is { } l ? $"{stem}-layer{l}" : stem;
 
     /// <summary><c>finetune/</c>, or <c>finetune-random/</c> for the from-scratch floor.</summary>
     public static string FineTuneDir(string evalDir, string? floor = null) => Path.Combine(evalDir, Name("finetune", floor));

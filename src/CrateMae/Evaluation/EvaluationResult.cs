@@ -31,6 +31,10 @@ public abstract record EvaluationResult
     [JsonPropertyOrder(-18)]
     public required Pooling? Pooling { get; init; }
 
+    /// <summary>Encoder block whose output was pooled (1-based); null for the last block after the final norm, and for raw pixels.</summary>
+    [JsonPropertyOrder(-17)]
+    public int? Layer { get; init; }
+
     /// <summary>Feature dimension D.</summary>
     [JsonPropertyOrder(-17)]
     public required int FeatureDim { get; init; }

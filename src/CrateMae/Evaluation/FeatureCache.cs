@@ -31,6 +31,11 @@ public sealed record FeatureCacheKey
     /// <summary>Preprocessing: image size, channels, normalisation (anything that changes the pixels the encoder sees).</summary>
     public required string Preprocessing { get; init; }
 
+    /// <summary>Encoder block whose output was pooled (1-based); null = the last block after the final norm.</summary>
+    /// <remarks>Not written when null, so the keys (and cached files) of final-layer features stay what they were.</remarks>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Layer { get; init; }
+
     /// <summary>Cache format; bumping it invalidates every old entry.</summary>
     public int Version { get; init; } = FeatureCache.FormatVersion;
 
@@ -40,7 +45,7 @@ public sealed record FeatureCacheKey
 
     /// <summary>SHA-256 (hex) of source, data and limit only.</summary>
     [JsonIgnore]
-    public string Group => FeatureCache.Sha256Hex($"{Source}\n{Data}\n{Limit}");
+    public string Group => FeatureCache.Sha256Hex($"{Source}\n{Data}\n{Limit}" + (Layer is { } l ? $"\nlayer {l}" : ""));
 
     public string ToJson() => JsonSerializer.Serialize(this, FeatureCache.JsonOptions);
 }

@@ -307,13 +307,19 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Encoder features of unmasked images: [B, N', D] after all encoder blocks and (by default) the final norm.
     /// For CRATE-MAE semantics at the training size this equals the training path with nothing masked.
+    /// With <paramref name="layers"/> = ℓ &lt; depth, the output Z^ℓ of block ℓ (1-based), without the final norm,
+    /// which belongs to the last block.
     /// </summary>
-    public Tensor ForwardFeatures(Tensor imgs, bool applyNorm = true)
+    public Tensor ForwardFeatures(Tensor imgs, bool applyNorm = true, int? layers = null)
     {
+        int depth = Config.Depth;
+        int run = layers ?? depth;
+        if (run < 1 || run > depth)
+            throw new ArgumentOutOfRangeException(nameof(layers), run, $"layer: expected 1 … {depth} (the encoder has {depth} blocks)");
         using var scope = NewDisposeScope();
         var h = EmbedUnmasked(imgs);
-        foreach (var blk in blocks) h = blk.forward(h);
-        if (applyNorm) h = norm.forward(h);
+        for (int i = 0; i < run; i++) h = blocks[i].forward(h);
+        if (applyNorm && run == depth) h = norm.forward(h);
         return h.MoveToOuterDisposeScope();
     }
 

@@ -31,13 +31,39 @@ public static class MatmulPrecision
         return new Restore(previous);
     }
 
-    /// <summary>Parses <c>fp32</c> / <c>bf16</c> as given to <c>--precision</c>.</summary>
-    public static ScalarType? Parse(string? name) => (name ?? "fp32").ToLowerInvariant() switch
+    /// <summary>Parses <c>fp32</c> / <c>bf16</c> / <c>auto</c> as given to <c>--precision</c> (auto: see <see cref="Resolve"/>, on a CPU).</summary>
+    public static ScalarType? Parse(string? name) => Resolve(name, "cpu") switch
     {
-        "fp32" or "float32" => null,
-        "bf16" or "bfloat16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"--precision {name}: expected fp32 or bf16"),
+        "fp32" => null,
+        _ => ScalarType.BFloat16,
     };
+
+    /// <summary>
+    /// The canonical name (<c>fp32</c> or <c>bf16</c>) of a <c>--precision</c> value. <c>auto</c> means bf16 on a CPU
+    /// that multiplies bf16 natively (AMX-BF16 or AVX512-BF16: several times the fp32 matmul rate) and fp32 elsewhere —
+    /// on other CPUs bf16 products are emulated and slower than fp32, and on CUDA the choice is left to the user.
+    /// </summary>
+    public static string Resolve(string? name, string device) => (name ?? "fp32").ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => "fp32",
+        "bf16" or "bfloat16" => "bf16",
+        "auto" => device.StartsWith("cpu", StringComparison.OrdinalIgnoreCase) && CpuHasNativeBf16 ? "bf16" : "fp32",
+        _ => throw new ArgumentException($"--precision {name}: expected fp32, bf16 or auto"),
+    };
+
+    /// <summary>True when /proc/cpuinfo lists <c>amx_bf16</c> or <c>avx512_bf16</c> (false where it cannot be read).</summary>
+    public static bool CpuHasNativeBf16 => NativeBf16.Value;
+
+    private static readonly Lazy<bool> NativeBf16 = new(() =>
+    {
+        try
+        {
+            var flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
+            return flags is not null && flags.Split(' ', ':', '\t').Any(f => f is "amx_bf16" or "avx512_bf16");
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    });
 
     /// <summary><c>x·wᵀ + b</c>, in the reduced dtype when one is in force; the result is float32.</summary>
     public static Tensor Linear(Tensor x, Tensor w, Tensor? b = null)

@@ -169,7 +169,13 @@ public sealed class Pretrainer
                     double ips = windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
                     if (globalStep % _options.LogEvery == 0)
                     {
-                        metrics.Write(new { type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2) });
+                        // RSS and this thread's live tensor wrappers: flat over a long run when nothing leaks (docs/performance.md §4).
+                        metrics.Write(new
+                        {
+                            type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2),
+                            rss_mb = Math.Round(ThroughputBenchmark.ProcStatusMb("VmRSS"), 1),
+                            live_tensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+                        });
                         windowClock.Restart();
                         windowImages = 0;
                     }

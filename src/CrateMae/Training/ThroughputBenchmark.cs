@@ -424,11 +424,13 @@ public static class ThroughputBenchmark
         return parts.Length == 0 ? "default" : string.Join(" ", parts);
     }
 
-    /// <summary>"jemalloc" when preloaded (LD_PRELOAD names it), else "glibc".</summary>
+    /// <summary>"jemalloc (MALLOC_CONF)" when jemalloc is mapped into this process, else "glibc".</summary>
     public static string Allocator()
     {
-        var preload = Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "";
-        if (!preload.Contains("jemalloc", StringComparison.Ordinal)) return "glibc";
+        bool jemalloc;
+        try { jemalloc = File.ReadLines("/proc/self/maps").Any(l => l.Contains("libjemalloc", StringComparison.Ordinal)); }
+        catch (IOException) { jemalloc = (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc", StringComparison.Ordinal); }
+        if (!jemalloc) return "glibc";
         var conf = Environment.GetEnvironmentVariable("MALLOC_CONF");
         return string.IsNullOrEmpty(conf) ? "jemalloc" : $"jemalloc ({conf})";
     }

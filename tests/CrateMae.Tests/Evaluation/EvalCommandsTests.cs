@@ -41,7 +41,7 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         var root = doc.RootElement;
         output.WriteLine(root.ToString());
         Assert.Equal(
-            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+            ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "val_size", "chosen_reg", "val_curve", "iterations", "converged", "grad_norm", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("linear_probe", root.GetProperty("kind").GetString());
@@ -89,7 +89,7 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         Assert.Null(result.Top5);                       // three classes < 5
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
         Assert.Equal(
-            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+            ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "top5", "k", "temperature", "source", "data", "seconds"],
             Names(doc.RootElement));
     }

@@ -48,7 +48,7 @@ public sealed class EvaluationResultJsonTests
         var root = doc.RootElement;
 
         Assert.Equal(
-            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+            ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "val_size", "chosen_reg", "val_curve", "iterations", "converged", "grad_norm", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("linear_probe", root.GetProperty("kind").GetString());
@@ -67,7 +67,7 @@ public sealed class EvaluationResultJsonTests
         var root = doc.RootElement;
 
         Assert.Equal(
-            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+            ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "top5", "k", "temperature", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("knn", root.GetProperty("kind").GetString());

@@ -42,6 +42,27 @@ public sealed class FeatureExtractorTests
     }
 
     [Fact]
+    public void GivenALayer_WhenExtractingBoth_ThenFeaturesPoolThatBlocksOutputWithoutTheFinalNorm()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyModels.Create(depth: 2);
+        var (images, labels) = TinyModels.HalvesImages(6, seed: 4);
+        int depth = model.Config.Depth;
+
+        var first = Embeddings.ExtractBoth(model, Batches(images, labels, 4), layer: 1);
+        var last = Embeddings.ExtractBoth(model, Batches(images, labels, 4), layer: depth);
+        var plain = Embeddings.ExtractBoth(model, Batches(images, labels, 4));
+
+        Tensor block1;
+        using (no_grad()) block1 = model.EncoderBlocks[0].forward(model.EmbedUnmasked(images));   // Z¹, no final norm
+        Assert.True(first.Get(Pooling.Mean).allclose(block1[.., 1..].mean([1]), rtol: 1e-5, atol: 1e-6));
+        Assert.True(first.Get(Pooling.Cls).allclose(block1[.., 0], rtol: 1e-5, atol: 1e-6));
+        Assert.True(last.Get(Pooling.Mean).eq(plain.Get(Pooling.Mean)).all().item<bool>(), "layer = depth must be the default features");
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => model.ForwardFeatures(images, layers: depth + 1));
+        Assert.Contains($"expected 1 … {depth}", error.Message);
+    }
+
+    [Fact]
     public void GivenAnEnumeratorThatCreatesTensors_WhenExtracting_ThenOnlyTheTwoResultTensorsStayAlive()
     {
         using var scope = NewDisposeScope();

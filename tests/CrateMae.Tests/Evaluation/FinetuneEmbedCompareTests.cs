@@ -42,7 +42,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "finetune.json")));
         var root = doc.RootElement;
         Assert.Equal(
-            ["kind", "schema_version", "model", "pooling", "feature_dim", "num_classes", "train_size", "test_size", "top1",
+            ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
              "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "precision",
              "per_class", "history", "checkpoint", "best_checkpoint", "confusion_png", "source", "data", "seconds"],

@@ -138,4 +138,32 @@ public sealed class Bf16Tests(ITestOutputHelper output)
             $"bf16 ends at {Last(bf16):F4}, fp32 at {Last(fp32):F4} (more than 5 % apart)");
         Assert.Equal(fp32[0], bf16[0], 2);    // same start up to bf16 rounding
     }
+
+    [Theory]
+    [InlineData("fp32", "cpu", "fp32")]
+    [InlineData("FLOAT32", "cuda", "fp32")]
+    [InlineData("bf16", "cpu", "bf16")]
+    [InlineData("bfloat16", "cuda:1", "bf16")]
+    [InlineData("auto", "cuda", "fp32")]
+    public void Given_a_precision_name_When_resolved_Then_it_is_canonical(string name, string device, string expected) =>
+        Assert.Equal(expected, MatmulPrecision.Resolve(name, device));
+
+    [Fact]
+    public void Given_auto_on_a_cpu_When_resolved_Then_bf16_exactly_where_the_cpu_has_native_bf16_products()
+    {
+        // The /proc/cpuinfo flags decide; this machine's answer is printed so a run log shows which path was taken.
+        bool native = File.ReadLines("/proc/cpuinfo").Any(l => l.StartsWith("flags") && (l.Contains(" amx_bf16") || l.Contains(" avx512_bf16")));
+        output.WriteLine($"native bf16: {native}");
+        Assert.Equal(native, MatmulPrecision.CpuHasNativeBf16);
+        Assert.Equal(native ? "bf16" : "fp32", MatmulPrecision.Resolve("auto", "cpu"));
+        Assert.Equal(native ? ScalarType.BFloat16 : null, MatmulPrecision.Parse("auto"));
+    }
+
+    [Fact]
+    public void Given_an_unknown_precision_When_resolved_Then_the_error_names_the_option_and_the_choices()
+    {
+        var e = Assert.Throws<ArgumentException>(() => MatmulPrecision.Resolve("fp16", "cpu"));
+        Assert.Contains("--precision fp16", e.Message);
+        Assert.Contains("fp32, bf16 or auto", e.Message);
+    }
 }

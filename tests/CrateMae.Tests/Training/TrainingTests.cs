@@ -61,6 +61,14 @@ public sealed class TrainingTests : IDisposable
             Assert.NotNull(summary.FirstTestLoss);
             Assert.True(summary.LastTestLoss < 0.8 * summary.FirstTestLoss, $"test loss {summary.FirstTestLoss:F3} → {summary.LastTestLoss:F3}");
 
+            // Every step line carries the process RSS and the trainer thread's live tensors; the latter must not grow
+            // (each step runs in a dispose scope) within an epoch, nor from the first epoch's evaluation to the second's.
+            var steps = MetricsLog.Read(new RunFolder(run).Metrics).Where(r => (string?)r["type"] == "step").ToList();
+            Assert.All(steps, r => Assert.True(r["rss_mb"]!.GetValue<double>() > 0, "rss_mb must be positive"));
+            long Live(int i) => steps[i]["live_tensors"]!.GetValue<long>();
+            Assert.Equal(Live(7), Live(31));
+            Assert.Equal(Live(39), Live(63));
+
             var folder = new RunFolder(run);
             foreach (var f in new[] { folder.ConfigJson, folder.Metrics, folder.LossPlot, folder.FinalCheckpoint, folder.ExportedPth,
                                       folder.ReconstructionPng(0), folder.ReconstructionPng(2), folder.EpochCheckpoint(2), folder.Summary })
