@@ -64,6 +64,8 @@ public sealed class AnalysisFileTests
     }
 }
 
+// Runs alone: seeded construction goes through the process-wide libtorch generator (TorchSharp init ignores generators).
+[Collection(nameof(CrateMae.Tests.Models.GlobalRngCollection))]
 public sealed class RandomInitTests
 {
     [Fact]

@@ -8,7 +8,9 @@ using static TorchSharp.torch;
 namespace CrateMae.Tests.Training;
 
 /// <summary>Pre-training on real Fashion-MNIST with a tiny config: learning, exact resume, schedule, decay groups, checkpoints.</summary>
-[Collection("Training")]
+// Runs alone: the resume tests compare losses bit for bit, and model construction draws from the process-wide
+// libtorch generator, which tests running in parallel would also draw from.
+[Collection(nameof(CrateMae.Tests.Models.GlobalRngCollection))]
 public sealed class TrainingTests : IDisposable
 {
     private static readonly MaeConfig Tiny = new()
