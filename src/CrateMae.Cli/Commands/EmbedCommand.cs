@@ -43,7 +43,7 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
     }
 
     /// <summary>What embed wrote.</summary>
-    public sealed record Outcome(string Features, string? Labels, long Count, long Dim, string Data, string Origin);
+    public sealed record Outcome(string Features, string? Labels, long Count, long Dim, string Data, string Origin, int? Layer);
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
@@ -55,7 +55,7 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
             ui.WriteJson(System.Text.Json.JsonSerializer.Serialize(new
             {
                 features = o.Features, labels = o.Labels, count = o.Count, dim = o.Dim, pooling = s.Pooling.ToString().ToLowerInvariant(),
-                layer = s.Layer, data = o.Data, origin = o.Origin,
+                layer = o.Layer, data = o.Data, origin = o.Origin,
             }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -74,6 +74,6 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
         using var features = provider.Encoder(s.Floor, split, out var origin);
         var labels = Embeddings.WriteNpy(s.Out!, features.Get(s.Pooling), features.Labels);
         return new Outcome(Path.GetFullPath(s.Out!), labels is null ? null : Path.GetFullPath(labels), features.Count, features.FeatureDim,
-            provider.DataDescription(split), origin);
+            provider.DataDescription(split), origin, provider.Layer);
     }
 }

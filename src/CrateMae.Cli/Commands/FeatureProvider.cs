@@ -130,7 +130,7 @@ public sealed class FeatureProvider : IDisposable
         return new FeatureSplits(train.Get(pooling).clone().DetachFromDisposeScope(), train.Labels.clone().DetachFromDisposeScope(),
             test.Get(pooling).clone().DetachFromDisposeScope(), test.Labels.clone().DetachFromDisposeScope(),
             name, pooling, floor is null ? CheckpointPath : null, data,
-            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", CheckedLayer(Config));
+            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", Layer);
     }
 
     /// <summary>Both poolings of one split from the encoder (null) or the random-init floor, via the cache.</summary>
@@ -148,7 +148,7 @@ public sealed class FeatureProvider : IDisposable
             Config = config.ToJson(),
             Data = request.EffectiveSpec(split),
             Limit = _s.Limit,
-            Layer = CheckedLayer(config),
+            Layer = Layer,
             Preprocessing = $"eval resize+center-crop {config.ImgSize}px, {config.InChans} ch, normalize " +
                             JsonSerializer.Serialize(new { mean = stats.Mean, std = stats.Std }),
         };
@@ -173,12 +173,15 @@ public sealed class FeatureProvider : IDisposable
         return features;
     }
 
-    /// <summary><c>--layer</c>, checked against the encoder depth; null for the last block (also when given as the depth).</summary>
-    private int? CheckedLayer(MaeConfig config) => _s.Layer switch
+    /// <summary>
+    /// The encoder block whose output is pooled: <c>--layer</c> checked against the encoder depth; null for the last
+    /// block after the final norm (also when <c>--layer</c> names it).
+    /// </summary>
+    public int? Layer => _s.Layer switch
     {
         null => null,
-        { } l when l > config.Depth => throw new ArgumentException($"--layer {l}: {config.Name} has {config.Depth} encoder blocks; expected 1 … {config.Depth}"),
-        { } l when l == config.Depth => null,
+        { } l when l > Config.Depth => throw new ArgumentException($"--layer {l}: {Config.Name} has {Config.Depth} encoder blocks; expected 1 … {Config.Depth}"),
+        { } l when l == Config.Depth => null,
         { } l => l,
     };
 
