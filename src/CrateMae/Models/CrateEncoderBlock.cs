@@ -39,7 +39,10 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
         return (compressed, Ista.forward(compressed));
     }
 
-    /// <summary>Z + MSSA(LN₁(Z)), float32; on the fast path the MSSA output may be bf16 and is promoted by the addition.</summary>
+    /// <summary>
+    /// Z + MSSA(LN₁(Z)) in the dtype of Z: a float32 stream stays float32 (a bf16 MSSA output is promoted by the
+    /// addition), a bf16 stream stays bf16.
+    /// </summary>
     private Tensor Compress(Tensor z)
     {
         if (Kernels.Reference) return Attention.forward(z).add_(z);

@@ -9,9 +9,9 @@ namespace CrateMae.Models;
 /// <remarks>
 /// The official code forms η(yW − (yWᵀ)W) with three products; (y − yWᵀ)W needs two and is the same sum up to float
 /// rounding (≈1e-7 relative), well inside the 1e-5 parity tolerance. The fast path goes one step further when there
-/// are enough token rows: (y − yWᵀ)W = y(W − WᵀW), so one product with the D×D matrix W − WᵀW (formed once per call,
-/// D³ work) replaces the two products with the activations, and the residual add rides on the GEMM
-/// (<c>addmm(y, y, W − WᵀW, β = 1, α = η)</c>).
+/// are enough token rows: y + η(y − yWᵀ)W − ηλ = y(I + η(W − WᵀW)) − ηλ, so one product with a D×D matrix (formed once
+/// per call, D³ work) replaces the two products with the activations, and the skip connection and the threshold ride
+/// on that GEMM (<c>addmm(−ηλ, y, I + η(W − WᵀW))</c>); only the ReLU is a separate (in-place) pass.
 /// </remarks>
 public sealed class IstaStep : nn.Module<Tensor, Tensor>
 {
@@ -42,36 +42,33 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
             IstaForm.TwoProducts => false,
             _ => y2.shape[0] >= FoldRowsPerWidth * d,
         };
-        Tensor update;
-        if (MatmulPrecision.Current is { } dt)
+        var dt = MatmulPrecision.ComputeType;
+        var w = MatmulPrecision.Cast(weight);                                    // W in the compute dtype (cast once)
+        Tensor z;
+        if (y2.dtype == ScalarType.Float32 && dt == ScalarType.Float32)
         {
-            var yr = y2.to(dt);
-            if (folded)
-            {
-                var wr = weight.to(dt);
-                update = yr.mm(addmm(wr, wr.t(), wr, beta: 1, alpha: -1));       // y (W − WᵀW)        (bf16)
-            }
-            else
-            {
-                var wr = weight.to(dt);                                          // cast once, used twice
-                var residual = addmm(yr, yr, wr.t(), beta: 1, alpha: -1);       // y − y Wᵀ           (bf16)
-                update = residual.mm(wr);                                        // (y − y Wᵀ) W        (bf16)
-            }
-            // y + η·update in float32 by type promotion, then the threshold and the ReLU in place.
-            var z = y2.add(update, alpha: _eta).sub_(_eta * _lambd).relu_();
-            return z.view(shape).MoveToOuterDisposeScope();
+            z = folded
+                ? addmm(Threshold(d, y.device), y2, StepMatrix(d), beta: 1, alpha: 1)  // y (I + η(W − WᵀW)) − ηλ
+                : addmm(y2, addmm(y2, y2, w.t(), beta: 1, alpha: -1), w, beta: 1, alpha: (float)_eta).sub_(_eta * _lambd);
+            return z.relu_().view(shape).MoveToOuterDisposeScope();
         }
-        Tensor zf;
-        if (folded)
+        if (y2.dtype == dt)
         {
-            zf = addmm(y2, y2, Folded(), beta: 1, alpha: (float)_eta);             // y + η y (W − WᵀW)
+            // A bf16 activation stream: the products and the skip connection in one GEMM each (float32 accumulation,
+            // one rounding of the result). The identity is not folded into the matrix here: rounded to bf16, 1 + ηM_jj
+            // would lose the update's diagonal (bf16 spacing at 1 is 2⁻⁷).
+            z = folded
+                ? addmm(y2, y2, addmm(w, w.t(), w, beta: 1, alpha: -1), beta: 1, alpha: (float)_eta)    // y + η y (W − WᵀW)
+                : addmm(y2, addmm(y2, y2, w.t(), beta: 1, alpha: -1), w, beta: 1, alpha: (float)_eta);  // y + η (y − yWᵀ) W
+            return z.sub_(_eta * _lambd).relu_().view(shape).MoveToOuterDisposeScope();
         }
-        else
-        {
-            var r = addmm(y2, y2, weight.t(), beta: 1, alpha: -1);               // y − y Wᵀ
-            zf = addmm(y2, r, weight, beta: 1, alpha: (float)_eta);              // y + η (y − y Wᵀ) W
-        }
-        return zf.sub_(_eta * _lambd).relu_().view(shape).MoveToOuterDisposeScope();
+        // A float32 input inside a bf16 scope: products in bf16, y + η·update in float32 by type promotion.
+        var yr = y2.to(dt);
+        var update = folded
+            ? yr.mm(addmm(w, w.t(), w, beta: 1, alpha: -1))                      // y (W − WᵀW)
+            : addmm(yr, yr, w.t(), beta: 1, alpha: -1).mm(w);                    // (y − y Wᵀ) W
+        z = y2.add(update, alpha: _eta).sub_(_eta * _lambd);
+        return z.relu_().view(shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -80,8 +77,18 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
     /// </summary>
     internal const int FoldRowsPerWidth = 2;
 
-    /// <summary>W − WᵀW (D×D, float32, differentiable in W): (y − yWᵀ)W = y(W − WᵀW).</summary>
-    private Tensor Folded() => addmm(weight, weight.t(), weight, beta: 1, alpha: -1);
+    /// <summary>
+    /// I + η(W − WᵀW) (D×D, differentiable in W): y + η(y − yWᵀ)W = y(I + η(W − WᵀW)), so the skip connection, the
+    /// step and both products become one GEMM over the token rows (and one in each direction of the backward).
+    /// </summary>
+    private Tensor StepMatrix(long d)
+    {
+        var identityPlusEtaW = eye(d, dtype: weight.dtype, device: weight.device).add_(weight, alpha: _eta);   // I + ηW
+        return addmm(identityPlusEtaW, weight.t(), weight, beta: 1, alpha: (float)-_eta);                          // − ηWᵀW
+    }
+
+    /// <summary>The constant −ηλ as a [D] row broadcast over the GEMM's output (the threshold rides on the GEMM too).</summary>
+    private Tensor Threshold(long d, Device device) => full([d], -_eta * _lambd, device: device);
 
     /// <summary>The plain computation (test oracle).</summary>
     private Tensor ForwardReference(Tensor y)

@@ -181,11 +181,11 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         var x = patch_embed.forward(imgs);                                              // [B, L, D]
         var kept = GatherTokens(x, idsKeep);                                            // [B, L_keep, D]
         var tokens = InsertMaskTokens(kept, idsRestore);                                // [B, L, D]
-        var h = PrependCls(tokens, cls_token) + decoder_pos_embed;                      // [B, N, D]
+        var h = ToStream(PrependCls(tokens, cls_token) + decoder_pos_embed);            // [B, N, D]
         var latent = RunEncoder(h);                                                     // [B, N, D]
         // The decoder reads the latent directly: no decoder_embed, no second positional table (spec §2.7).
         var pred = Decode(latent);
-        return (latent, pred);
+        return (MatmulPrecision.ToFloat32(latent), pred);
     }
 
     /// <summary>He et al.'s MAE semantics (spec §3.8): visible-only encoder, decoder_embed, then mask tokens.</summary>
@@ -193,11 +193,11 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     {
         var x = patch_embed.forward(imgs) + pos_embed[.., 1..];                         // [B, L, D]
         var kept = GatherTokens(x, idsKeep);                                            // [B, L_keep, D]
-        var h = PrependCls(kept, cls_token + pos_embed[.., ..1]);                       // [B, 1+L_keep, D]
-        var latent = RunEncoder(h);
+        var h = ToStream(PrependCls(kept, cls_token + pos_embed[.., ..1]));             // [B, 1+L_keep, D]
+        var latent = MatmulPrecision.ToFloat32(RunEncoder(h));
         var y = MatmulPrecision.Linear(latent, decoder_embed.weight!, decoder_embed.bias); // [B, 1+L_keep, D_d]
         var full = PrependCls(InsertMaskTokens(y[.., 1..], idsRestore), y[.., ..1]) + decoder_pos_embed; // [B, N, D_d]
-        return (latent, Decode(full));
+        return (latent, Decode(ToStream(full)));
     }
 
     private Tensor RunEncoder(Tensor h)
@@ -211,9 +211,19 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     {
         foreach (var blk in decoder_blocks) h = blk.forward(h);
         h = decoder_norm.forward(h);
-        var pred = MatmulPrecision.Linear(h, decoder_pred.weight!, decoder_pred.bias);  // [B, N, P]
-        return pred[.., 1..];                                                           // [B, L, P]
+        var pred = MatmulPrecision.LinearLike(h, decoder_pred.weight!, decoder_pred.bias); // [B, N, P]
+        return MatmulPrecision.ToFloat32(pred[.., 1..]);                                // [B, L, P], float32 for the loss
     }
+
+    /// <summary>
+    /// The activation stream entering CRATE blocks: inside a bf16 scope it is stored in bf16 from here to the output
+    /// (every norm, softmax and the ISTA threshold still compute in float32 inside their kernels; the loss, latents and
+    /// features leave in float32). Storing the stream in bf16 removes a cast before every product and halves the
+    /// memory traffic of the element-wise work, which dominates at D ≤ 768 once the products run on AMX. CRATE has no
+    /// residual path longer than half a block (ISTA restarts from a normalised input), so nothing accumulates in bf16.
+    /// ViT blocks, and the reference path (<see cref="Kernels.UseReference"/>), keep PyTorch autocast's float32 stream.
+    /// </summary>
+    private Tensor ToStream(Tensor h) => Config.Kind == BlockKind.Crate && !Kernels.Reference ? MatmulPrecision.Cast(h) : h;
 
     private static Tensor GatherTokens(Tensor x, Tensor ids) =>
         x.gather(1, ids.unsqueeze(-1).expand(-1, -1, x.shape[2]));
@@ -317,10 +327,10 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         if (run < 1 || run > depth)
             throw new ArgumentOutOfRangeException(nameof(layers), run, $"layer: expected 1 … {depth} (the encoder has {depth} blocks)");
         using var scope = NewDisposeScope();
-        var h = EmbedUnmasked(imgs);
+        var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < run; i++) h = blocks[i].forward(h);
         if (applyNorm && run == depth) h = norm.forward(h);
-        return h.MoveToOuterDisposeScope();
+        return MatmulPrecision.ToFloat32(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -331,7 +341,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     {
         int l = CheckLayer(layer);
         using var scope = NewDisposeScope();
-        var h = EmbedUnmasked(imgs);
+        var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < l; i++) h = blocks[i].forward(h);
         return ((IAttentionBlock)blocks[l]).AttentionMap(h).MoveToOuterDisposeScope();
     }

@@ -5,16 +5,16 @@ namespace CrateMae.Models;
 
 /// <summary>
 /// Hand-made autocast (TorchSharp has none): inside <see cref="Use"/> with bfloat16, the model's matrix products run
-/// in bf16 (AMX on this CPU) while master weights, norms, softmax and the loss stay float32.
-/// The choice is per thread, like PyTorch's autocast context.
+/// in bf16 (AMX on this CPU) while master weights, gradients, optimizer state and the loss stay float32, and norms
+/// and the softmax compute in float32. The choice is per thread, like PyTorch's autocast context.
 /// </summary>
 /// <remarks>
 /// <see cref="Linear"/> and <see cref="Matmul"/> always return float32 (the simple form, for callers that only need one
-/// product). The fast CRATE paths use <see cref="LinearKeep"/>: its result stays in the reduced dtype, so a product
-/// feeding another product (attention heads, the ISTA residual) is not converted back and forth; element-wise consumers
-/// mix it with float32 tensors by type promotion (computed and stored in float32), and tensors entering a norm or
-/// the softmax are float32. Weights are cast where they are used (a cast of a D×D weight is negligible next to the
-/// activations; the ISTA dictionary, used twice, is cast once per call).
+/// product). <see cref="LinearKeep"/> keeps its result in the reduced dtype and <see cref="LinearLike"/> returns the
+/// dtype of its input. Between the model's entry and exit the CRATE activation stream is stored in bf16
+/// (<c>MaskedAutoencoder.ToStream</c>): LayerNorm reads and writes bf16 with float32 statistics, the softmax loads
+/// bf16 scores and sums in float32, products accumulate in float32 and round once, and latents, features and the
+/// prediction leave in float32. Weights are cast where they are used (a D×D cast is negligible next to the activations).
 /// </remarks>
 public static class MatmulPrecision
 {
@@ -91,6 +91,19 @@ public static class MatmulPrecision
         using var br = b?.to(dt);
         return nn.functional.linear(xr, wr, br);
     }
+
+    /// <summary>
+    /// <c>x·wᵀ + b</c> whose result has the dtype of <paramref name="x"/>: a bf16 activation stream stays bf16 (the
+    /// product runs in bf16), a float32 input gives float32 (with the product in the compute dtype, as <see cref="Linear"/>).
+    /// </summary>
+    public static Tensor LinearLike(Tensor x, Tensor w, Tensor? b = null) =>
+        _dtype is { } dt && x.dtype == dt ? LinearKeep(x, w, b) : Linear(x, w, b);
+
+    /// <summary>
+    /// <paramref name="t"/> in float32: the model's outputs (loss inputs, latents, features) leave a bf16 scope in
+    /// float32 whatever dtype the activation stream had.
+    /// </summary>
+    public static Tensor ToFloat32(Tensor t) => t.dtype == ScalarType.Float32 ? t.alias() : t.to(ScalarType.Float32);
 
     /// <summary><c>a·b</c> (batched), in the reduced dtype when one is in force; the result is float32.</summary>
     public static Tensor Matmul(Tensor a, Tensor b)

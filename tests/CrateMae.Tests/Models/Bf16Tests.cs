@@ -62,7 +62,22 @@ public sealed class Bf16Tests(ITestOutputHelper output)
                 Assert.Equal(ScalarType.Float32, g.dtype);    // master weights and their gradients stay float32
                 TensorAssert.RelativeToMax(g, io["grad." + key], GradientTolerance, $"{name} {path} bf16 grad.{key}");
             }
+            var worst = grads.Select(kv => (kv.Key, Error: RelativeError(kv.Value, io["grad." + kv.Key]))).MaxBy(e => e.Error);
+            output.WriteLine($"{name} {path}: pred {RelativeError(bf16.Pred, io["pred"]):E1}, latent {RelativeError(bf16.Latent, io["latent"]):E1}, " +
+                             $"worst gradient {worst.Key} {worst.Error:F3}, median gradient {Median(grads.Select(kv => RelativeError(kv.Value, io["grad." + kv.Key]))):F3}");
         }
+    }
+
+    private static double RelativeError(Tensor actual, Tensor expected)
+    {
+        using var scope = NewDisposeScope();
+        return (actual - expected).abs().max().item<float>() / Math.Max(expected.abs().max().item<float>(), 1e-30);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? 0 : v[v.Length / 2];
     }
 
     private static MaeOutput ForwardBackward(MaskedAutoencoder model, StateDictFile io, double ratio, ScalarType dtype,
