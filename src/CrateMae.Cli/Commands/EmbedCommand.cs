@@ -43,7 +43,8 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
     }
 
     /// <summary>What embed wrote.</summary>
-    public sealed record Outcome(string Features, string? Labels, long Count, long Dim, string Data, string Origin, int? Layer);
+    public sealed record Outcome(string Features, string? Labels, long Count, long Dim, string Data, string Origin, int? Layer,
+        string Precision = "fp32");
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
@@ -55,7 +56,7 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
             ui.WriteJson(System.Text.Json.JsonSerializer.Serialize(new
             {
                 features = o.Features, labels = o.Labels, count = o.Count, dim = o.Dim, pooling = s.Pooling.ToString().ToLowerInvariant(),
-                layer = o.Layer, data = o.Data, origin = o.Origin,
+                layer = o.Layer, precision = o.Precision, data = o.Data, origin = o.Origin,
             }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -74,6 +75,6 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
         using var features = provider.Encoder(s.Floor, split, out var origin);
         var labels = Embeddings.WriteNpy(s.Out!, features.Get(s.Pooling), features.Labels);
         return new Outcome(Path.GetFullPath(s.Out!), labels is null ? null : Path.GetFullPath(labels), features.Count, features.FeatureDim,
-            provider.DataDescription(split), origin, provider.Layer);
+            provider.DataDescription(split), origin, provider.Layer, provider.ReducedPrecision ?? "fp32");
     }
 }

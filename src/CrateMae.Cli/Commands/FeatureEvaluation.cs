@@ -28,7 +28,7 @@ public sealed record FeatureEvaluationOutcome(IReadOnlyList<EvaluatedVariant> Va
 public static class FeatureEvaluation
 {
     public static FeatureEvaluationOutcome Run(FloorSettings s, Reporter ui, Func<FeatureSplits, EvaluationResult> evaluate,
-        Func<string, string?, int?, string> defaultPath, CancellationToken cancellationToken)
+        Func<string, string?, int?, string?, string> defaultPath, CancellationToken cancellationToken)
     {
         var variants = s.Variants();
         using var provider = new FeatureProvider(s, ui, cancellationToken);
@@ -42,11 +42,11 @@ public static class FeatureEvaluation
             using var features = provider.TrainTest(floor, s.Pooling);
             CheckLabelled(features);
             ui.Info($"evaluating {features.Model} ({features.TrainX.shape[1]}-d features, {features.TrainX.shape[0]:N0} train / {features.TestX.shape[0]:N0} test)…");
-            var result = evaluate(features) with { Source = features.Source, Data = features.Data, Layer = features.Layer };
+            var result = evaluate(features) with { Source = features.Source, Data = features.Data, Layer = features.Layer, FeaturePrecision = features.Precision };
             done.Add(new EvaluatedVariant(floor, result, features.Origin));
             if (s.Out is null && provider.EvalDir is { } dir)
             {
-                var path = defaultPath(dir, floor, features.Layer);
+                var path = defaultPath(dir, floor, features.Layer, features.Precision);
                 result.Save(path);
                 files.Add(path);
             }

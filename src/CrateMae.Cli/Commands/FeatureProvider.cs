@@ -11,8 +11,9 @@ namespace CrateMae.Cli.Commands;
 
 /// <summary>Training and test features of one source (encoder, random-init encoder or raw pixels), owned by this record.</summary>
 /// <param name="Layer">Encoder block pooled (1-based); null for the last block and for raw pixels.</param>
+/// <param name="Precision"><c>"bf16"</c> for features extracted with bf16 products; null for float32 and raw pixels.</param>
 public sealed record FeatureSplits(Tensor TrainX, Tensor TrainY, Tensor TestX, Tensor TestY, string Model, Pooling? Pooling,
-    string? Source, string Data, string Origin, int? Layer = null) : IDisposable
+    string? Source, string Data, string Origin, int? Layer = null, string? Precision = null) : IDisposable
 {
     public void Dispose()
     {
@@ -130,7 +131,7 @@ public sealed class FeatureProvider : IDisposable
         return new FeatureSplits(train.Get(pooling).clone().DetachFromDisposeScope(), train.Labels.clone().DetachFromDisposeScope(),
             test.Get(pooling).clone().DetachFromDisposeScope(), test.Labels.clone().DetachFromDisposeScope(),
             name, pooling, floor is null ? CheckpointPath : null, data,
-            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", Layer);
+            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", Layer, ReducedPrecision);
     }
 
     /// <summary>Both poolings of one split from the encoder (null) or the random-init floor, via the cache.</summary>
@@ -149,6 +150,7 @@ public sealed class FeatureProvider : IDisposable
             Data = request.EffectiveSpec(split),
             Limit = _s.Limit,
             Layer = Layer,
+            Precision = ReducedPrecision,
             Preprocessing = $"eval resize+center-crop {config.ImgSize}px, {config.InChans} ch, normalize " +
                             JsonSerializer.Serialize(new { mean = stats.Mean, std = stats.Std }),
         };
@@ -161,6 +163,7 @@ public sealed class FeatureProvider : IDisposable
             _ui.Info($"extracting {what} features of {dataset.Name} ({count:N0} images)…");
             var model = floor is null ? Loaded.Model : RandomModel;
             using var loader = DataSetup.Loader(request, dataset, config, train: false);
+            using var precision = MatmulPrecision.Use(MatmulPrecision.Parse(ReducedPrecision ?? "fp32"));
             var f = Embeddings.ExtractBoth(model, Embeddings.Batches(loader, _token), model.parameters().First().device,
                 _ui.Throttled($"{what} features of {dataset.Name}", count), key.Layer);
             Extractions++;
@@ -184,6 +187,9 @@ public sealed class FeatureProvider : IDisposable
         { } l when l == Config.Depth => null,
         { } l => l,
     };
+
+    /// <summary><c>"bf16"</c> when <c>--precision</c> resolves to bf16 products on the device; null for float32.</summary>
+    public string? ReducedPrecision => MatmulPrecision.Resolve(_s.Precision, _s.Device) == "bf16" ? "bf16" : null;
 
     private (Tensor Features, Tensor Labels) Pixels(DataSplit split)
     {

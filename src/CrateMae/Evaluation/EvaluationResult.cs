@@ -35,6 +35,14 @@ public abstract record EvaluationResult
     [JsonPropertyOrder(-17)]
     public int? Layer { get; init; }
 
+    /// <summary>
+    /// <c>"bf16"</c> when the features were extracted with bf16 matrix products (<c>--precision bf16</c>); omitted for
+    /// float32 extraction, raw pixels and fine-tuning (whose own <c>precision</c> field covers training).
+    /// </summary>
+    [JsonPropertyOrder(-17)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? FeaturePrecision { get; init; }
+
     /// <summary>Feature dimension D.</summary>
     [JsonPropertyOrder(-17)]
     public required int FeatureDim { get; init; }

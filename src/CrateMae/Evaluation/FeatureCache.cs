@@ -36,6 +36,10 @@ public sealed record FeatureCacheKey
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Layer { get; init; }
 
+    /// <summary><c>"bf16"</c> for features extracted with bf16 matrix products; null (not written) for float32.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Precision { get; init; }
+
     /// <summary>Cache format; bumping it invalidates every old entry.</summary>
     public int Version { get; init; } = FeatureCache.FormatVersion;
 
@@ -45,7 +49,8 @@ public sealed record FeatureCacheKey
 
     /// <summary>SHA-256 (hex) of source, data and limit only.</summary>
     [JsonIgnore]
-    public string Group => FeatureCache.Sha256Hex($"{Source}\n{Data}\n{Limit}" + (Layer is { } l ? $"\nlayer {l}" : ""));
+    public string Group => FeatureCache.Sha256Hex($"{Source}\n{Data}\n{Limit}" + (Layer is { } l ? $"\nlayer {l}" : "")
+                                                  + (Precision is { } p ? $"\nprecision {p}" : ""));
 
     public string ToJson() => JsonSerializer.Serialize(this, FeatureCache.JsonOptions);
 }

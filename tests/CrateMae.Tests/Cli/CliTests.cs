@@ -53,6 +53,14 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Given_an_unknown_precision_When_knn_Then_the_error_names_the_option_and_the_choices()
+    {
+        var r = CliRunner.Run("knn", "--checkpoint", _dir, "--precision", "fp16");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--precision fp16: expected fp32, bf16 or auto", r.Stdout + r.Stderr);
+    }
+
+    [Fact]
     public void Given_an_unknown_preset_When_info_Then_one_line_error_without_stack_trace()
     {
         var r = CliRunner.Run("info", "--model", "crate-gigantic");

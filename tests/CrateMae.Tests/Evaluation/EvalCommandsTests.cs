@@ -18,9 +18,10 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => _data.Dispose();
 
     private LinprobeCommand.Settings Probe(string? floor = null, bool floors = false, string pool = "mean", bool noCache = false,
-        string? data = null) => new()
+        string? data = null, string precision = "fp32") => new()
     {
         Checkpoint = _data.RunDir, Data = data ?? _data.Spec, BatchSize = 16, Floor = floor, Floors = floors, Pool = pool, NoCache = noCache,
+        Precision = precision,
     };
 
     private KnnCommand.Settings Knn(string? floor = null) => new()
@@ -107,6 +108,28 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("cached", knn.Variants[0].Origin);
         Assert.Equal(Pooling.Cls, cls.Variants[0].Result.Pooling);
         Assert.Equal(2, Directory.GetFiles(Path.Combine(_data.EvalDir, "cache"), "*.safetensors").Length);
+    }
+
+    [Fact]
+    public void GivenFp32FeaturesCached_WhenProbedWithBf16_ThenBf16FeaturesAreExtractedRecordedAndCachedBesideThem()
+    {
+        var fp32 = LinprobeCommand.Run(Probe(), Quiet);
+        var bf16 = LinprobeCommand.Run(Probe(precision: "bf16"), Quiet);
+        var bf16Again = LinprobeCommand.Run(Probe(precision: "bf16"), Quiet);
+        var fp32Again = LinprobeCommand.Run(Probe(), Quiet);
+
+        Assert.Equal(2, bf16.Extractions);                                   // not served from the float32 entries
+        Assert.Equal(0, bf16Again.Extractions);
+        Assert.Equal(0, fp32Again.Extractions);                              // ... which the bf16 ones did not evict
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(_data.EvalDir, "cache"), "*.safetensors").Length);
+        Assert.Null(fp32.Variants[0].Result.FeaturePrecision);
+        Assert.Equal("bf16", bf16.Variants[0].Result.FeaturePrecision);
+        Assert.Equal([Path.Combine(_data.EvalDir, "linprobe-bf16.json")], bf16.Files);   // the float32 result stays
+        Assert.Equal([Path.Combine(_data.EvalDir, "linprobe.json")], fp32Again.Files);
+        using var doc = JsonDocument.Parse(File.ReadAllText(bf16.Files[0]));
+        var names = Names(doc.RootElement);
+        Assert.Equal("layer", names[Array.IndexOf(names, "feature_precision") - 1]);
+        Assert.Equal("bf16", doc.RootElement.GetProperty("feature_precision").GetString());
     }
 
     [Fact]
