@@ -3,10 +3,12 @@
 #   dataset-fashion-mnist  the default training data (/usr/share/datasets/fashion-mnist)
 #   fonts-dejavu-core      text in plots and image grids
 #   libjemalloc2           optional allocator for long runs (docs/performance.md)
-#   python3-torch, numpy   only for the tests that check our .pth/.npy files with real PyTorch/NumPy
+#   python3-torch, numpy   only for the tests that check our .pth/.npy files with real PyTorch/NumPy, and for the
+#                          official-code speed baseline (bench/vs_official.py)
+#   libopenblas0-pthread   an optimised BLAS for that PyTorch (without it Debian's torch multiplies ~60x slower)
 # Needs the .NET 10 SDK on PATH (https://learn.microsoft.com/dotnet/core/install/linux-debian).
 set -euo pipefail
-packages=(dataset-fashion-mnist fonts-dejavu-core libjemalloc2 python3-torch python3-numpy)
+packages=(dataset-fashion-mnist fonts-dejavu-core libjemalloc2 python3-torch python3-numpy libopenblas0-pthread)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
