@@ -53,14 +53,17 @@ public class AnalysisSettings : DataSettings
     /// <summary>A short legend name for a checkpoint: the run folder's name, or the file name.</summary>
     public static string ShortName(string checkpoint) => Path.GetFileName(Path.GetFullPath(checkpoint).TrimEnd(Path.DirectorySeparatorChar));
 
-    /// <summary>Checks an encoder block index (0-based) against the model and returns it (default: last).</summary>
+    /// <summary>
+    /// Checks <c>--layer</c>, an encoder block number 1 … depth (default: the last), as linprobe, knn and embed count
+    /// blocks, against the model; returns the block's 0-based index for the library calls.
+    /// </summary>
     public static int CheckLayer(int? layer, MaeConfig config)
     {
         int depth = config.Depth;
-        int l = layer ?? depth - 1;
-        if (l < 0 || l >= depth)
-            throw new ArgumentException($"--layer {l} is out of range: {config.Name} has {depth} encoder blocks, numbered 0 … {depth - 1} (default: the last, {depth - 1})");
-        return l;
+        int l = layer ?? depth;
+        if (l < 1 || l > depth)
+            throw new ArgumentException($"--layer {l} is out of range: {config.Name} has {depth} encoder blocks, numbered 1 … {depth} (default: the last, {depth})");
+        return l - 1;
     }
 
     /// <summary>Warns when the checkpoint was trained on another dataset than --data names.</summary>
@@ -121,6 +124,6 @@ public class ImageSelectionSettings : AnalysisSettings
 public class LayerImageSettings : ImageSelectionSettings
 {
     [CommandOption("--layer <L>")]
-    [Description("Encoder block, 0-based (0 … depth−1; default the last).")]
+    [Description("Encoder block, 1 … depth (default the last), numbered as in linprobe/knn/embed and the analysis plots.")]
     public int? Layer { get; init; }
 }

@@ -41,7 +41,7 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
             Console.WriteLine(summary.ToJson());
             return 0;
         }
-        AnsiConsole.MarkupLineInterpolated($"encoder block [bold]{summary.Layer}[/] (0-based) of {loaded.Model.Config.Name}, {summary.Heads} heads, {summary.Grid[0]}×{summary.Grid[1]} patches");
+        AnsiConsole.MarkupLineInterpolated($"encoder block [bold]{summary.Layer}[/] of {loaded.Model.Config.Depth} of {loaded.Model.Config.Name}, {summary.Heads} heads, {summary.Grid[0]}×{summary.Grid[1]} patches");
         Ratio("shown images", summary.ShownRatio);
         Ratio($"{summary.Data}", summary.DatasetRatio);
         Ratio("random init, same images", summary.RandomInitRatio);
@@ -92,7 +92,7 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
             baseline = AttentionFigure.ForegroundRatio(new LayerProbe(fresh), [batch.Images], layer);
         }
         var gp = config.PatchSize;
-        var summary = new AttentionSummary(loaded.Source, layer, probe.HeadsOf(layer),
+        var summary = new AttentionSummary(loaded.Source, layer + 1, probe.HeadsOf(layer),
             [(int)batch.Images.shape[2] / gp, (int)batch.Images.shape[3] / gp], figure, batch.Names, shown, data, dataset, baseline);
         summary.Save(Path.ChangeExtension(figure, ".json"));
         return summary;

@@ -22,7 +22,8 @@ public sealed record ForegroundSummary(
 /// <summary>
 /// What <c>crate-mae attention</c> prints with <c>--json</c> and writes next to its PNG:
 /// <c>{"checkpoint", "layer", "heads", "grid", "figure", "shown", "shown_ratio", "data", "dataset_ratio", "random_init_ratio"}</c>.
-/// Ratios are null when not measured; an undefined mean (no usable image) is written as "NaN".
+/// <c>layer</c> is the encoder block 1 … depth (as <c>--layer</c> counts). Ratios are null when not measured; an
+/// undefined mean (no usable image) is written as "NaN".
 /// </summary>
 public sealed record AttentionSummary(
     [property: JsonPropertyName("checkpoint")] string Checkpoint,

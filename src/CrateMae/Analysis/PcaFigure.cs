@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace CrateMae.Analysis;
 
 /// <summary>What <c>crate-mae pca</c> reports: the fit and the figure.</summary>
-/// <param name="Layer">Encoder block (0-based).</param>
+/// <param name="Layer">Encoder block, 1 … depth (as <c>--layer</c> counts).</param>
 /// <param name="Components">Number of fitted components k.</param>
 /// <param name="FirstComponent">First component shown as red (then green, blue), 0-based.</param>
 /// <param name="Descriptors">Patch descriptors the PCA was fitted on.</param>
@@ -63,6 +63,6 @@ public static class PcaFigure
         var rgb = PatchPca.Rgb(normalized, firstComponent);
         PcaPanelImage.Save(path, batch.Images, rgb, normalized, mean: batch.Mean, std: batch.Std,
             rgbCaption: $"RGB = PC {firstComponent + 1}-{firstComponent + 3}");
-        return new PcaSummary(layer, components, firstComponent, pca.Samples, pca.ExplainedVarianceRatio, Path.GetFullPath(path), batch.Names);
+        return new PcaSummary(layer + 1, components, firstComponent, pca.Samples, pca.ExplainedVarianceRatio, Path.GetFullPath(path), batch.Names);
     }
 }

@@ -223,7 +223,7 @@ public static class RunReport
         if (File.Exists(png))
             sb.Append(Figure(png, summary is null
                 ? "cls-token attention of every head of the last encoder block, and the head mean."
-                : $"cls-token attention of every head of encoder block {summary.Layer} (0-based; {summary.Heads} heads, {summary.Grid[0]}×{summary.Grid[1]} patches) on the unmasked path, each map min–max normalised (jet: blue = low, red = high), and the head mean."));
+                : $"cls-token attention of every head of encoder block {summary.Layer} ({summary.Heads} heads, {summary.Grid[0]}×{summary.Grid[1]} patches) on the unmasked path, each map min–max normalised (jet: blue = low, red = high), and the head mean."));
         else sb.Append(Missing($"{AnalysisFolder}/{AttentionPng}", how));
         if (summary is null) return sb.Append(Missing($"{AnalysisFolder}/{AttentionJson}", how)).ToString();
         sb.Append("<p>Foreground ratio = (share of cls attention on foreground patches) / (share of foreground patches); foreground = patches with a pixel that differs from the image's border colour. 1 = no preference, &gt; 1 = attention concentrates on the object, &lt; 1 = on the background (either way far from 1 means the map separates object and background).</p>\n");
@@ -249,7 +249,7 @@ public static class RunReport
         if (!File.Exists(png)) return Missing($"{AnalysisFolder}/{PcaPng}", $"run: crate-mae pca --checkpoint {run.Root}");
         var caption = "PCA of the last block's patch features fitted over all shown images: the RGB composite of three components, then each component (min–max per image).";
         if (File.Exists(json) && JsonNode.Parse(File.ReadAllText(json)) is JsonObject o && o["explained_variance_ratio"] is JsonArray ev)
-            caption += $" Block {Format(o["layer"])} (0-based), {Format(o["descriptors"])} descriptors; explained variance " +
+            caption += $" Block {Format(o["layer"])}, {Format(o["descriptors"])} descriptors; explained variance " +
                        string.Join(", ", ev.Select(v => v!.GetValue<double>().ToString("P1", Inv))) + ".";
         return Figure(png, caption);
     }

@@ -66,7 +66,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         Assert.Equal(20 + 3 * 128 + 4 * 4, h);
         Assert.InRange(w, 4 * 128 + 5 * 4 + 1, 4 * 128 + 5 * 4 + 120);
         var summary = AttentionSummary.FromJson(File.ReadAllText(Path.ChangeExtension(png, ".json")));
-        Assert.Equal(1, summary.Layer);
+        Assert.Equal(2, summary.Layer);                               // the last of the 2 blocks (1-based, as --layer)
         Assert.Equal(2, summary.Heads);
         Assert.Equal([4, 4], summary.Grid);
         Assert.Equal(["#1", "#2", "#3"], summary.Shown);
@@ -83,14 +83,14 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var png = Path.Combine(f.NewDir("pca"), "pca.png");
         var files = new[] { "img0.png", "img3.png" }.Select(n => Path.Combine(f.Images, n)).ToArray();
 
-        var (code, err) = AnalysisCliFixture.Cli("pca", "--checkpoint", f.Run, "--image", files[0], "--image", files[1], "--layer", "0",
+        var (code, err) = AnalysisCliFixture.Cli("pca", "--checkpoint", f.Run, "--image", files[0], "--image", files[1], "--layer", "1",
             "--components", "4", "--first-component", "1", "--out", png, "--json");
 
         // Then: 6 columns (image, RGB, PC 1-4) × 2 rows of 128-px panels
         Assert.True(code == 0, err);
         Assert.Equal((6 * 128 + 7 * 4, 20 + 2 * 128 + 3 * 4), Decode(png));
         var json = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(png, ".json")))!;
-        Assert.Equal(0, json["layer"]!.GetValue<int>());
+        Assert.Equal(1, json["layer"]!.GetValue<int>());          // block 1 of 2, counted as --layer counts
         Assert.Equal(1, json["first_component"]!.GetValue<int>());
         Assert.Equal(32, json["descriptors"]!.GetValue<int>());
         Assert.Equal(4, json["explained_variance_ratio"]!.AsArray().Count);
@@ -115,12 +115,12 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
     public void Given_a_layer_out_of_range_When_attention_or_pca_Then_a_clear_error_and_exit_code_2()
     {
         var dir = f.NewDir("badlayer");
-        foreach (var (cmd, layer) in new[] { ("attention", "2"), ("pca", "-1") })
+        foreach (var (cmd, layer) in new[] { ("attention", "3"), ("pca", "0") })
         {
             var (code, err) = AnalysisCliFixture.Cli(cmd, "--checkpoint", f.Run, "--data", f.Data, "--layer", layer, "--out", Path.Combine(dir, cmd + ".png"));
             Assert.Equal(2, code);
             Assert.Contains($"--layer {layer} is out of range", err);
-            Assert.Contains("2 encoder blocks, numbered 0 … 1", err);
+            Assert.Contains("2 encoder blocks, numbered 1 … 2", err);
             Assert.False(File.Exists(Path.Combine(dir, cmd + ".png")));
         }
     }
