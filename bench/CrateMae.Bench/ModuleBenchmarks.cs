@@ -11,7 +11,7 @@ public enum Path { Reference, Fast }
 /// <summary>
 /// Common set-up of the hot-module benchmarks: a block input [B, N, D] at a preset's width and token count (224 px,
 /// patch 16: N = 197), one libtorch thread (the stable setting on a shared machine), forward alone or forward +
-/// backward (the gradient of the output's sum), fp32 or bf16 matrix products.
+/// backward (the gradient of the output's sum), fp32 or bf16 (the fast path then gets a bf16 input, as in the model).
 /// </summary>
 public abstract class ModuleBenchmarks
 {
@@ -48,8 +48,10 @@ public abstract class ModuleBenchmarks
         Config = Presets.Get(Model);
         Build();
         foreach (var p in Module.parameters()) nn.init.uniform_(p, -0.05, 0.05);
-        _x = torch.randn(Batch, Config.NumPatches + 1, Config.EmbedDim).requires_grad_(Backward);
         _dtype = MatmulPrecision.Parse(Precision);
+        // As inside the model: the fast path carries a bf16 activation stream, the reference path autocast's float32 one.
+        using var x = torch.randn(Batch, Config.NumPatches + 1, Config.EmbedDim);
+        _x = (Path == Path.Fast && _dtype is { } dt ? x.to(dt) : x.clone()).requires_grad_(Backward);
     }
 
     [GlobalCleanup]
