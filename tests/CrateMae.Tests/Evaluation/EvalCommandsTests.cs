@@ -130,6 +130,16 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         var names = Names(doc.RootElement);
         Assert.Equal("layer", names[Array.IndexOf(names, "feature_precision") - 1]);
         Assert.Equal("bf16", doc.RootElement.GetProperty("feature_precision").GetString());
+
+        // ... and the bf16 features really come from bf16 products: close to the float32 ones, not equal to them
+        using var fp32Provider = new FeatureProvider(Probe(), Quiet);
+        using var bf16Provider = new FeatureProvider(Probe(precision: "bf16"), Quiet);
+        using var f32 = fp32Provider.Encoder(null, CrateMae.Data.DataSplit.Test, out _);
+        using var fb16 = bf16Provider.Encoder(null, CrateMae.Data.DataSplit.Test, out _);
+        var (a, b) = (f32.Get(Pooling.Mean), fb16.Get(Pooling.Mean));
+        double error = (b - a).abs().max().item<float>() / a.abs().max().item<float>();
+        output.WriteLine($"bf16 vs fp32 features: max |Δ| / max |fp32| = {error:E2}");
+        Assert.InRange(error, 1e-6, 3e-2);
     }
 
     [Fact]
