@@ -15,6 +15,7 @@ namespace CrateMae.Tests.Models;
 /// fast path; other gradients stay below 0.1); a short bf16 training run lowers the loss like float32 and ends within 5 %
 /// of it.
 /// </summary>
+[Collection(nameof(GlobalRngCollection))]   // the training test seeds models through the process-wide generator
 public sealed class Bf16Tests(ITestOutputHelper output)
 {
     private const double ForwardTolerance = 3e-2;
@@ -151,7 +152,8 @@ public sealed class Bf16Tests(ITestOutputHelper output)
         Assert.True(Last(bf16) < 0.8 * First(bf16), $"bf16 did not learn: {First(bf16):F4} → {Last(bf16):F4}");
         Assert.True(Math.Abs(Last(bf16) - Last(fp32)) <= 0.05 * Last(fp32),
             $"bf16 ends at {Last(bf16):F4}, fp32 at {Last(fp32):F4} (more than 5 % apart)");
-        Assert.Equal(fp32[0], bf16[0], 2);    // same start up to bf16 rounding
+        Assert.True(Math.Abs(bf16[0] - fp32[0]) <= 1e-2 * fp32[0],   // same start up to bf16 rounding
+            $"first loss: bf16 {bf16[0]:F4}, fp32 {fp32[0]:F4} (more than 1 % apart)");
     }
 
     [Theory]
