@@ -11,7 +11,8 @@ public enum Path { Reference, Fast }
 /// <summary>
 /// Common set-up of the hot-module benchmarks: a block input [B, N, D] at a preset's width and token count (224 px,
 /// patch 16: N = 197), one libtorch thread (the stable setting on a shared machine), forward alone or forward +
-/// backward (the gradient of the output's sum), fp32 or bf16 (the fast path then gets a bf16 input, as in the model).
+/// backward (the gradient of the output's sum), fp32 or bf16 (the fast encoder-side modules then get a bf16 input, as
+/// in the model).
 /// </summary>
 public abstract class ModuleBenchmarks
 {
@@ -38,6 +39,9 @@ public abstract class ModuleBenchmarks
 
     protected abstract nn.Module<torch.Tensor, torch.Tensor> Module { get; }
 
+    /// <summary>Whether the model feeds this module a bf16 stream in bf16 (the encoder side; the decoder keeps float32).</summary>
+    protected virtual bool Bf16Stream => true;
+
     protected abstract void Build();
 
     [GlobalSetup]
@@ -51,7 +55,7 @@ public abstract class ModuleBenchmarks
         _dtype = MatmulPrecision.Parse(Precision);
         // As inside the model: the fast path carries a bf16 activation stream, the reference path autocast's float32 one.
         using var x = torch.randn(Batch, Config.NumPatches + 1, Config.EmbedDim);
-        _x = (Path == Path.Fast && _dtype is { } dt ? x.to(dt) : x.clone()).requires_grad_(Backward);
+        _x = (Path == Path.Fast && Bf16Stream && _dtype is { } dt ? x.to(dt) : x.clone()).requires_grad_(Backward);
     }
 
     [GlobalCleanup]
@@ -107,4 +111,5 @@ public class DecoderBlockBenchmark : ModuleBenchmarks
     private CrateDecoderBlock? _m;
     protected override nn.Module<torch.Tensor, torch.Tensor> Module => _m!;
     protected override void Build() => _m = new CrateDecoderBlock(Config.DecoderEmbedDim, Config.DecoderNumHeads);
+    protected override bool Bf16Stream => false;
 }

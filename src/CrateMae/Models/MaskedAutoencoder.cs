@@ -184,8 +184,10 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         var h = ToStream(PrependCls(tokens, cls_token) + decoder_pos_embed);            // [B, N, D]
         var latent = RunEncoder(h);                                                     // [B, N, D]
         // The decoder reads the latent directly: no decoder_embed, no second positional table (spec §2.7).
-        var pred = Decode(latent);
-        return (MatmulPrecision.ToFloat32(latent), pred);
+        // The decoder keeps autocast's float32 stream: with a bf16 stream there, training at 224 px grew RSS by
+        // ~50 MB per step (docs/performance.md §3); the encoder's bf16 stream does not.
+        var latent32 = MatmulPrecision.ToFloat32(latent);
+        return (latent32, Decode(latent32));
     }
 
     /// <summary>He et al.'s MAE semantics (spec §3.8): visible-only encoder, decoder_embed, then mask tokens.</summary>
@@ -197,7 +199,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         var latent = MatmulPrecision.ToFloat32(RunEncoder(h));
         var y = MatmulPrecision.Linear(latent, decoder_embed.weight!, decoder_embed.bias); // [B, 1+L_keep, D_d]
         var full = PrependCls(InsertMaskTokens(y[.., 1..], idsRestore), y[.., ..1]) + decoder_pos_embed; // [B, N, D_d]
-        return (latent, Decode(ToStream(full)));
+        return (latent, Decode(full));
     }
 
     private Tensor RunEncoder(Tensor h)
@@ -211,17 +213,17 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     {
         foreach (var blk in decoder_blocks) h = blk.forward(h);
         h = decoder_norm.forward(h);
-        var pred = MatmulPrecision.LinearLike(h, decoder_pred.weight!, decoder_pred.bias); // [B, N, P]
-        return MatmulPrecision.ToFloat32(pred[.., 1..]);                                // [B, L, P], float32 for the loss
+        var pred = MatmulPrecision.Linear(h, decoder_pred.weight!, decoder_pred.bias);  // [B, N, P]
+        return pred[.., 1..];                                                           // [B, L, P]
     }
 
     /// <summary>
-    /// The activation stream entering CRATE blocks: inside a bf16 scope it is stored in bf16 from here to the output
-    /// (every norm, softmax and the ISTA threshold still compute in float32 inside their kernels; the loss, latents and
-    /// features leave in float32). Storing the stream in bf16 removes a cast before every product and halves the
-    /// memory traffic of the element-wise work, which dominates at D ≤ 768 once the products run on AMX. CRATE has no
-    /// residual path longer than half a block (ISTA restarts from a normalised input), so nothing accumulates in bf16.
-    /// ViT blocks, and the reference path (<see cref="Kernels.UseReference"/>), keep PyTorch autocast's float32 stream.
+    /// The activation stream entering the CRATE encoder: inside a bf16 scope it is stored in bf16 through the encoder
+    /// blocks and the final norm (norms and the softmax still compute in float32 inside their kernels; the latent and
+    /// features leave in float32). Storing it in bf16 removes a cast before every product and halves the memory traffic
+    /// of the element-wise work, which dominates at D ≤ 768 once the products run on AMX. CRATE has no residual path
+    /// longer than half a block (ISTA restarts from a normalised input), so nothing accumulates in bf16.
+    /// The decoder, ViT blocks and the reference path (<see cref="Kernels.UseReference"/>) keep autocast's float32 stream.
     /// </summary>
     private Tensor ToStream(Tensor h) => Config.Kind == BlockKind.Crate && !Kernels.Reference ? MatmulPrecision.Cast(h) : h;
 
