@@ -163,7 +163,7 @@ public sealed class FeatureProvider : IDisposable
             _ui.Info($"extracting {what} features of {dataset.Name} ({count:N0} images)…");
             var model = floor is null ? Loaded.Model : RandomModel;
             using var loader = DataSetup.Loader(request, dataset, config, train: false);
-            using var precision = MatmulPrecision.Use(MatmulPrecision.Parse(ReducedPrecision ?? "fp32"));
+            using var precision = MatmulPrecision.Use(MatmulPrecision.Parse(ReducedPrecision));
             var f = Embeddings.ExtractBoth(model, Embeddings.Batches(loader, _token), model.parameters().First().device,
                 _ui.Throttled($"{what} features of {dataset.Name}", count), key.Layer);
             Extractions++;

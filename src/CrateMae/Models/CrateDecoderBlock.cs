@@ -33,7 +33,7 @@ public sealed class CrateDecoderBlock : nn.Module<Tensor, Tensor>
             return mapped.sub(attendedRef);                       // Z̃^{ℓ+1}  [B, N, D] (out of place: LN₂ saved `mapped`)
         }
         using var normed = Attention.Norm.forward(mapped);
-        using var attended = Attention.Fn.ForwardMixed(normed);   // bf16 inside a bf16 scope (promoted if the stream is float32)
+        using var attended = Attention.Fn.ForwardMixed(normed);   // bf16 inside a bf16 scope: promoted by the subtraction
         return mapped.sub(attended);
     }
 }

@@ -15,5 +15,5 @@ public sealed class LinearMap : nn.Module<Tensor, Tensor>
 
     public TorchSharp.Modules.Parameter Weight => weight;
 
-    public override Tensor forward(Tensor x) => MatmulPrecision.LinearLike(x, weight);   // a bf16 stream stays bf16
+    public override Tensor forward(Tensor x) => MatmulPrecision.Linear(x, weight);
 }

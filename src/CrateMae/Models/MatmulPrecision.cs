@@ -10,11 +10,11 @@ namespace CrateMae.Models;
 /// </summary>
 /// <remarks>
 /// <see cref="Linear"/> and <see cref="Matmul"/> always return float32 (the simple form, for callers that only need one
-/// product). <see cref="LinearKeep"/> keeps its result in the reduced dtype and <see cref="LinearLike"/> returns the
-/// dtype of its input. Through the CRATE encoder the activation stream is stored in bf16
-/// (<c>MaskedAutoencoder.ToStream</c>): LayerNorm reads and writes bf16 with float32 statistics, the softmax loads
-/// bf16 scores and sums in float32, products accumulate in float32 and round once, and latents and features leave in
-/// float32; the decoder keeps a float32 stream. Weights are cast where they are used (a D×D cast is negligible next to the activations).
+/// product). <see cref="LinearKeep"/> keeps its result in the reduced dtype. Through the CRATE encoder the activation
+/// stream is stored in bf16 (<c>MaskedAutoencoder.ToStream</c>): LayerNorm reads and writes bf16 with float32
+/// statistics, the softmax loads bf16 scores and sums in float32, products accumulate in float32 and round once, and
+/// latents and features leave in float32; the decoder keeps a float32 stream. Weights are cast where they are used (a
+/// D×D cast is negligible next to the activations).
 /// </remarks>
 public static class MatmulPrecision
 {
@@ -91,13 +91,6 @@ public static class MatmulPrecision
         using var br = b?.to(dt);
         return nn.functional.linear(xr, wr, br);
     }
-
-    /// <summary>
-    /// <c>x·wᵀ + b</c> whose result has the dtype of <paramref name="x"/>: a bf16 activation stream stays bf16 (the
-    /// product runs in bf16), a float32 input gives float32 (with the product in the compute dtype, as <see cref="Linear"/>).
-    /// </summary>
-    public static Tensor LinearLike(Tensor x, Tensor w, Tensor? b = null) =>
-        _dtype is { } dt && x.dtype == dt ? LinearKeep(x, w, b) : Linear(x, w, b);
 
     /// <summary>
     /// <paramref name="t"/> in float32: the model's outputs (loss inputs, latents, features) leave a bf16 scope in
