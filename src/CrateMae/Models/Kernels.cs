@@ -65,13 +65,28 @@ public static class Kernels
         return new Restore(() => (_attention, _ista) = (a, i));
     }
 
+    [ThreadStatic] private static bool _libtorchSoftmax;
+
+    /// <summary>False inside <see cref="UseLibtorchSoftmax"/>: the explicit attention then calls libtorch's softmax.</summary>
+    public static bool SimdSoftmax => !_libtorchSoftmax;
+
+    /// <summary>Makes the explicit attention use libtorch's softmax instead of the AVX-512 rows on this thread (benchmarks, tests).</summary>
+    public static IDisposable UseLibtorchSoftmax(bool libtorch = true)
+    {
+        var previous = _libtorchSoftmax;
+        _libtorchSoftmax = libtorch;
+        return new Restore(() => _libtorchSoftmax = previous);
+    }
+
     /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
     internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad)
     {
         if (Attention != AttentionKernel.Auto) return Attention;
         // Measured (docs/performance.md): libtorch's CPU flash kernel beats bmm + softmax + bmm in fp32 at every
-        // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form.
-        return dtype == ScalarType.BFloat16 && grad ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
+        // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form,
+        // and with the AVX-512 row softmax the explicit form is also the faster bf16 forward (N = 65: +13 %).
+        if (dtype != ScalarType.BFloat16) return AttentionKernel.Sdpa;
+        return grad || (SimdSoftmax && SoftmaxSimd.Enabled) ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
     }
 
     /// <summary>

@@ -1,0 +1,133 @@
+using CrateMae.Models;
+using static TorchSharp.torch;
+
+namespace CrateMae.Tests.Models;
+
+/// <summary>
+/// The AVX-512 row softmax of the explicit attention against libtorch's softmax, forward and backward, in float32 and
+/// bf16, for row lengths with and without a partial last vector and for row counts that split over threads.
+/// (The fixture-level check is FastPathTests: the explicit attention with this softmax equals the reference path.)
+/// </summary>
+public sealed class RowSoftmaxTests
+{
+    public static TheoryData<ScalarType, int, int> Shapes()
+    {
+        var data = new TheoryData<ScalarType, int, int>();
+        foreach (var dt in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        foreach (var n in new[] { 1, 7, 16, 17, 65, 197, 300 })
+        foreach (var rows in new[] { 3, 389 })
+            data.Add(dt, rows, n);
+        return data;
+    }
+
+    /// <summary>float32: within 1e-6 of libtorch; bf16: within one bf16 spacing (2⁻⁷ relative) — both round a float32 result.</summary>
+    private static void AssertClose(Tensor actual, Tensor expected, ScalarType dt, double scale = 1)
+    {
+        using var a = actual.to(ScalarType.Float32);
+        using var e = expected.to(ScalarType.Float32);
+        using var err = (a - e).abs();
+        using var bound = dt == ScalarType.Float32 ? full_like(e, 1e-6 * scale) : e.abs().mul(1.0 / 128).add(1e-6 * scale);
+        using var worst = (err - bound).max();
+        Assert.True(worst.item<float>() <= 0, $"{dt}: largest error {err.max().item<float>():G3} exceeds the bound");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void Given_scores_When_the_simd_softmax_runs_Then_it_equals_libtorch_and_rows_sum_to_one(ScalarType dt, int rows, int n)
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(11);
+        var x = (randn(rows, n, generator: gen) * 4).to(dt);
+        Assert.True(SoftmaxSimd.Supports(x));
+
+        // When
+        var p = RowSoftmax.Of(x);
+
+        // Then
+        Assert.Equal(dt, p.dtype);
+        AssertClose(p, x.softmax(-1), dt);
+        var sums = p.to(ScalarType.Float32).sum(-1);
+        double tol = dt == ScalarType.Float32 ? 1e-5 : n / 128.0 * 0.5 + 1e-2;
+        Assert.True((sums - 1).abs().max().item<float>() <= tol);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void Given_scores_that_need_gradients_When_backpropagating_Then_the_gradient_equals_libtorchs(ScalarType dt, int rows, int n)
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(12);
+        var x0 = (randn(rows, n, generator: gen) * 4).to(dt);
+        var dy = randn(rows, n, generator: gen).to(dt);
+        var x = x0.detach().requires_grad_(true);
+        var xRef = x0.detach().requires_grad_(true);
+
+        // When
+        RowSoftmax.Of(x).backward([dy]);
+        xRef.softmax(-1).backward([dy]);
+
+        // Then
+        Assert.NotNull(x.grad);
+        Assert.Equal(dt, x.grad!.dtype);
+        double largest = xRef.grad!.abs().max().to(ScalarType.Float32).item<float>();
+        AssertClose(x.grad, xRef.grad, dt, scale: Math.Max(1, largest) * (dt == ScalarType.Float32 ? 1 : 8));
+    }
+
+    [SkippableFact]
+    public void Given_a_row_with_nan_When_the_simd_softmax_runs_Then_that_row_is_nan_and_the_others_are_not()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        var x = randn(4, 65);
+        x[2, 40] = tensor(float.NaN);
+
+        // When
+        var p = RowSoftmax.Of(x);
+
+        // Then
+        Assert.True(p[2].isnan().all().item<bool>());
+        Assert.False(p[TensorIndex.Slice(0, 2)].isnan().any().item<bool>());
+        Assert.False(p[3].isnan().any().item<bool>());
+    }
+
+    [Fact]
+    public void Given_a_strided_view_When_the_softmax_runs_Then_it_falls_back_to_libtorch_with_the_same_result()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(13);
+        var x = randn(65, 40, generator: gen).t();              // [40, 65], not contiguous
+        Assert.False(SoftmaxSimd.Supports(x));
+
+        // When
+        var p = RowSoftmax.Of(x);
+
+        // Then
+        Assert.Equal(0f, (p - x.softmax(-1)).abs().max().item<float>());
+    }
+
+    [SkippableFact]
+    public void Given_the_libtorch_switch_When_the_softmax_runs_Then_libtorchs_kernel_is_used()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(14);
+        var x = randn(50, 65, generator: gen) * 4;
+
+        // When
+        Tensor viaLibtorch;
+        using (Kernels.UseLibtorchSoftmax()) viaLibtorch = RowSoftmax.Of(x);
+        var viaSimd = RowSoftmax.Of(x);
+
+        // Then: libtorch's result exactly, and the SIMD one differs from it somewhere (different exp) but within 1e-6
+        Assert.Equal(0f, (viaLibtorch - x.softmax(-1)).abs().max().item<float>());
+        float diff = (viaSimd - viaLibtorch).abs().max().item<float>();
+        Assert.InRange(diff, 1e-12f, 1e-6f);
+    }
+}
