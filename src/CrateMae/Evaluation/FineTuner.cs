@@ -149,6 +149,7 @@ public sealed class FineTuner
                             loss = FineTuneLoss.CrossEntropy(model.forward(x), y, _options.LabelSmoothing);
                         }
                         loss.backward();
+                        AutogradHandoff.ReleaseAll();
                     }
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))

@@ -26,11 +26,15 @@ internal sealed class RowSoftmax : autograd.SingleTensorFunction<RowSoftmax>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
-        var p = ctx.get_saved_variables()[0];
-        using var g = grad.dtype == p.dtype ? grad.contiguous() : grad.to(p.dtype).contiguous();
-        if (SoftmaxSimd.Supports(g)) return [SoftmaxSimd.Backward(p, g)];
-        using var gp = g * p;
-        using var s = gp.sum(-1, keepdim: true);
-        return [p * (g - s)];
+        using var p = ctx.get_saved_variables()[0];
+        using (grad)
+        using (var g = grad.dtype == p.dtype ? grad.contiguous() : grad.to(p.dtype).contiguous())
+        {
+            if (SoftmaxSimd.Supports(g)) return [AutogradHandoff.Return(SoftmaxSimd.Backward(p, g))];
+            using var gp = g * p;
+            using var s = gp.sum(-1, keepdim: true);
+            using var centred = g - s;
+            return [AutogradHandoff.Return(p * centred)];
+        }
     }
 }

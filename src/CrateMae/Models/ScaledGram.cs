@@ -26,11 +26,15 @@ internal sealed class ScaledGram : autograd.SingleTensorFunction<ScaledGram>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
-        var a = ctx.get_saved_variables()[0];
+        using var a = ctx.get_saved_variables()[0];
         float alpha = (float)(double)ctx.get_data("alpha");
-        using var zero = zeros(1, 1, 1, dtype: grad.dtype, device: grad.device);
-        using var first = Kernels.Baddbmm(zero, grad, a, 0, alpha);              // α dG A
-        // One gradient per input of apply(a, alpha); none for the scalar.
-        return [Kernels.Baddbmm(first, grad.transpose(1, 2), a, 1, alpha), null!];   // + α dGᵀ A
+        using (grad)
+        {
+            using var zero = zeros(1, 1, 1, dtype: grad.dtype, device: grad.device);
+            using var first = Kernels.Baddbmm(zero, grad, a, 0, alpha);              // α dG A
+            using var gradT = grad.transpose(1, 2);
+            // One gradient per input of apply(a, alpha); none for the scalar. (AutogradHandoff: freed early.)
+            return [AutogradHandoff.Return(Kernels.Baddbmm(first, gradT, a, 1, alpha)), null!];   // + α dGᵀ A
+        }
     }
 }

@@ -21,6 +21,7 @@ public static class TrainingStep
             loss = output.Loss.item<float>();
             using var scaled = accumIter == 1 ? output.Loss.alias() : output.Loss / accumIter;
             scaled.backward();
+            AutogradHandoff.ReleaseAll();
         }
         if (applyUpdate && double.IsFinite(loss))
         {

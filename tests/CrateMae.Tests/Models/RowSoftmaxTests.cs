@@ -130,4 +130,53 @@ public sealed class RowSoftmaxTests
         float diff = (viaSimd - viaLibtorch).abs().max().item<float>();
         Assert.InRange(diff, 1e-12f, 1e-6f);
     }
+
+    [Fact]
+    public void Given_a_gradient_handed_to_the_engine_When_the_next_one_is_handed_over_Then_the_first_wrapper_is_released()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var first = AutogradHandoff.Return(ones(4));
+        Assert.False(first.IsInvalid);
+
+        // When
+        var second = AutogradHandoff.Return(ones(4));
+
+        // Then: the first is freed (the engine holds its own reference by then), the second stays until released
+        Assert.True(first.IsInvalid);
+        Assert.False(second.IsInvalid);
+        AutogradHandoff.ReleaseAll();
+        Assert.True(second.IsInvalid);
+    }
+
+    [SkippableFact]
+    public void Given_explicit_attention_in_bf16_When_two_training_backwards_run_Then_gradients_match_libtorchs_softmax_path()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given: the same tiny attention twice, with the AVX-512 softmax and with libtorch's
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(15);
+        var a0 = randn(6, 33, 16, generator: gen).to(ScalarType.BFloat16);
+        Tensor Grad(bool libtorch)
+        {
+            using var _ = Kernels.UseLibtorchSoftmax(libtorch);
+            var a = a0.detach().requires_grad_(true);
+            for (int i = 0; i < 2; i++)       // a second backward releases the first one's returned gradients
+            {
+                a.grad?.zero_();
+                var attn = RowSoftmax.Of(ScaledGram.Of(a, 0.25));
+                attn.bmm(a).to(ScalarType.Float32).pow(2).sum().backward();
+                AutogradHandoff.ReleaseAll();
+            }
+            return a.grad!.to(ScalarType.Float32);
+        }
+
+        // When
+        var simd = Grad(libtorch: false);
+        var reference = Grad(libtorch: true);
+
+        // Then
+        double largest = reference.abs().max().item<float>();
+        Assert.True((simd - reference).abs().max().item<float>() <= 0.02 * largest);
+    }
 }
