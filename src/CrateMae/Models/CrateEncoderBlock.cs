@@ -28,8 +28,21 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
 
     public override Tensor forward(Tensor z)
     {
+        if (!Kernels.Reference && !is_grad_enabled()) return ForwardInference(z);
         using var compressed = Compress(z);                        // Z^{ℓ+½}   [B, N, D]
         return Ista.forward(compressed);                          // Z^{ℓ+1}   [B, N, D]
+    }
+
+    /// <summary>
+    /// The same map without autograd: LN₂ reads Z + MSSA(LN₁(Z)) in one fused pass (the half step has no other reader:
+    /// there is no residual around ISTA), so it is never stored (<see cref="LayerNormSimd"/>).
+    /// </summary>
+    private Tensor ForwardInference(Tensor z)
+    {
+        using var normed = LayerNormSimd.Apply(Attention.Norm, z);                 // LN₁(Z)
+        using var y = Attention.Fn.ForwardMixed(normed);                           // MSSA(LN₁(Z))
+        using var normed2 = LayerNormSimd.Apply(Ista.Norm, z, residual: y);        // LN₂(Z + MSSA(LN₁(Z)))
+        return Ista.Fn.forward(normed2);                                           // Z^{ℓ+1}   [B, N, D]
     }
 
     /// <summary>Returns the half-step (after MSSA) and the block output (after ISTA), for white-box measurements.</summary>

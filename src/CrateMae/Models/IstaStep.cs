@@ -60,15 +60,15 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
             z = folded
                 ? addmm(y2, y2, addmm(w, w.t(), w, beta: 1, alpha: -1), beta: 1, alpha: (float)_eta)    // y + η y (W − WᵀW)
                 : addmm(y2, addmm(y2, y2, w.t(), beta: 1, alpha: -1), w, beta: 1, alpha: (float)_eta);  // y + η (y − yWᵀ) W
-            return z.sub_(_eta * _lambd).relu_().view(shape).MoveToOuterDisposeScope();
+            return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd).view(shape).MoveToOuterDisposeScope();
         }
         // A float32 input inside a bf16 scope: products in bf16, y + η·update in float32 by type promotion.
         var yr = y2.to(dt);
         var update = folded
             ? yr.mm(addmm(w, w.t(), w, beta: 1, alpha: -1))                      // y (W − WᵀW)
             : addmm(yr, yr, w.t(), beta: 1, alpha: -1).mm(w);                    // (y − y Wᵀ) W
-        z = y2.add(update, alpha: _eta).sub_(_eta * _lambd);
-        return z.relu_().view(shape).MoveToOuterDisposeScope();
+        z = y2.add(update, alpha: _eta);
+        return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd).view(shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -331,7 +331,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < run; i++) h = blocks[i].forward(h);
-        if (applyNorm && run == depth) h = norm.forward(h);
+        if (applyNorm && run == depth) h = LayerNormSimd.Apply(norm, h);
         return MatmulPrecision.ToFloat32(h).MoveToOuterDisposeScope();
     }
 

@@ -1,9 +1,9 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
+using static CrateMae.Models.SimdTensor;
 
 namespace CrateMae.Models;
 
@@ -24,27 +24,21 @@ internal static unsafe class SoftmaxSimd
     /// <summary>Rows longer than this fall back to libtorch (the row buffer lives on the stack).</summary>
     internal const int MaxRowLength = 4096;
 
-    private const int Lanes = 16;
+    private const int Lanes = SimdTensor.Lanes;
 
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr tensor);
-
-    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD_SOFTMAX=0</c> (then libtorch's softmax runs).</summary>
-    public static bool Enabled { get; } =
-        Avx512F.IsSupported && Avx512BW.IsSupported && Environment.GetEnvironmentVariable("CRATE_MAE_SIMD_SOFTMAX") != "0";
+    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD=0</c> (then libtorch's softmax runs).</summary>
+    public static bool Enabled => SimdTensor.Enabled;
 
     /// <summary>Whether <paramref name="t"/> can go through the kernels: contiguous, CPU, float32 or bf16, rows of 1 … 4096.</summary>
-    public static bool Supports(Tensor t) =>
-        Enabled && t.device_type == DeviceType.CPU && (t.dtype == ScalarType.Float32 || t.dtype == ScalarType.BFloat16)
-        && t.dim() >= 1 && t.numel() > 0 && t.shape[^1] <= MaxRowLength && t.is_contiguous();
+    public static bool Supports(Tensor t) => SimdTensor.IsRowTensor(t) && t.shape[^1] <= MaxRowLength;
 
     /// <summary>softmax(x, −1) into a new tensor of the same dtype.</summary>
     public static Tensor Forward(Tensor x)
     {
         var y = empty_like(x);
         long n = x.shape[^1], rows = x.numel() / n;
-        if (x.dtype == ScalarType.Float32) Run(rows, (r0, r1) => ForwardRows((float*)Data(x), (float*)Data(y), r0, r1, (int)n, rows));
-        else Run(rows, (r0, r1) => ForwardRows((ushort*)Data(x), (ushort*)Data(y), r0, r1, (int)n, rows));
+        if (x.dtype == ScalarType.Float32) Run(rows, (r0, r1) => ForwardRows((float*)Pointer(x), (float*)Pointer(y), r0, r1, (int)n, rows));
+        else Run(rows, (r0, r1) => ForwardRows((ushort*)Pointer(x), (ushort*)Pointer(y), r0, r1, (int)n, rows));
         GC.KeepAlive(x);
         return y;
     }
@@ -55,23 +49,11 @@ internal static unsafe class SoftmaxSimd
         var dx = empty_like(p);
         long n = p.shape[^1], rows = p.numel() / n;
         if (p.dtype == ScalarType.Float32)
-            Run(rows, (r0, r1) => BackwardRows((float*)Data(p), (float*)Data(dy), (float*)Data(dx), r0, r1, (int)n, rows));
-        else Run(rows, (r0, r1) => BackwardRows((ushort*)Data(p), (ushort*)Data(dy), (ushort*)Data(dx), r0, r1, (int)n, rows));
+            Run(rows, (r0, r1) => BackwardRows((float*)Pointer(p), (float*)Pointer(dy), (float*)Pointer(dx), r0, r1, (int)n, rows));
+        else Run(rows, (r0, r1) => BackwardRows((ushort*)Pointer(p), (ushort*)Pointer(dy), (ushort*)Pointer(dx), r0, r1, (int)n, rows));
         GC.KeepAlive(p);
         GC.KeepAlive(dy);
         return dx;
-    }
-
-    private static void* Data(Tensor t) => (void*)THSTensor_data(t.Handle);
-
-    /// <summary>Splits the rows over libtorch's thread count (at least 64 rows per part).</summary>
-    private static void Run(long rows, Action<long, long> body)
-    {
-        int parts = (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
-        if (parts == 1) { body(0, rows); return; }
-        long per = (rows + parts - 1) / parts;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
-            k => body(k * per, Math.Min(rows, (k + 1) * per)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -155,33 +137,6 @@ internal static unsafe class SoftmaxSimd
 
     private static Vector512<float> TailMask(int rem) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(rem)).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Load<T>(T* p) where T : unmanaged =>
-        typeof(T) == typeof(float)
-            ? Vector512.Load((float*)p)
-            : Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)p)), 16).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store<T>(T* p, Vector512<float> v) where T : unmanaged
-    {
-        if (typeof(T) == typeof(float)) { v.Store((float*)p); return; }
-        var bits = v.AsUInt32();
-        var rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512.Create(1u))) >> 16;   // nearest-even
-        Avx512F.ConvertToVector256UInt16(rounded).Store((ushort*)p);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ToFloat<T>(T v) where T : unmanaged =>
-        typeof(T) == typeof(float) ? Unsafe.As<T, float>(ref v) : BitConverter.UInt32BitsToSingle((uint)Unsafe.As<T, ushort>(ref v) << 16);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreScalar<T>(T* p, float v) where T : unmanaged
-    {
-        if (typeof(T) == typeof(float)) { *(float*)p = v; return; }
-        uint bits = BitConverter.SingleToUInt32Bits(v);
-        *(ushort*)p = (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-    }
 
     /// <summary>e^x for x ≤ 0 (the row minus its maximum); NaN stays NaN (it is the second operand of <c>vmaxps</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -118,9 +118,10 @@ public sealed class WhiteBoxAnalyzerTests
             using var mine = probe.AttentionMaps(imgs, layer);
             using var reference = model.AttentionMaps(imgs, layer);
 
-            // Then they are equal, [B, K, N, N], and each row sums to 1
+            // Then they are equal, [B, K, N, N], and each row sums to 1 (to float rounding: the probe runs without
+            // autograd, so through the inference kernels of LayerNormSimd; the model's method here through libtorch's LN)
             Assert.Equal(new long[] { 2, 2, 17, 17 }, mine.shape);
-            Assert.True(mine.allclose(reference, rtol: 0, atol: 1e-7));
+            Assert.True(mine.allclose(reference, rtol: 0, atol: 1e-6));
             using var rowSums = mine.sum(-1);
             Assert.True(rowSums.allclose(ones_like(rowSums), atol: 1e-5));
         }

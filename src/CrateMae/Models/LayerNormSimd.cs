@@ -1,0 +1,148 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static CrateMae.Models.SimdTensor;
+
+namespace CrateMae.Models;
+
+/// <summary>
+/// Inference-only AVX-512 kernels for the element-wise work around the CRATE encoder's products (no autograd: used
+/// under <c>no_grad</c> on the fast path, libtorch's ops otherwise):
+/// <list type="bullet">
+/// <item>LN(x) and the fused LN(x + r) — the half step Z + MSSA(LN₁(Z)) is only ever read by LN₂ (there is no
+///   residual around ISTA), so at inference it need not be stored;</item>
+/// <item>max(x − t, 0) in place — ISTA's threshold and ReLU in one pass.</item>
+/// </list>
+/// Statistics are float32 and two-pass over the row held in L1 (mean, then Σ(x − mean)²); bf16 rows are widened on
+/// load and rounded to nearest-even on store, as in libtorch's mixed-type kernel.
+/// </summary>
+/// <remarks>
+/// Why: once the products run on AMX, libtorch's LayerNorm (Welford moments, then a second pass), the residual add
+/// and the threshold/ReLU passes took a quarter of a bf16 feature-extraction step of the 32-px model (docs/performance.md §2).
+/// </remarks>
+internal static unsafe class LayerNormSimd
+{
+    /// <summary>Widths the kernel takes: whole vectors, at most 8,192.</summary>
+    public static bool SupportsWidth(long d) => d % Lanes == 0 && d is > 0 and <= 8192;
+
+    /// <summary>Whether LN over the last dimension of <paramref name="x"/> (plus <paramref name="residual"/>) with <paramref name="ln"/> can run here.</summary>
+    public static bool Supports(Tensor x, LayerNorm ln, Tensor? residual = null) =>
+        IsRowTensor(x) && SupportsWidth(x.shape[^1]) && !is_grad_enabled()
+        && ln.weight is { } w && ln.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
+        && w.is_contiguous() && b.is_contiguous() && w.numel() == x.shape[^1] && b.numel() == x.shape[^1]
+        && w.device_type == x.device_type
+        && (residual is null || (residual.dtype == x.dtype && residual.shape.SequenceEqual(x.shape) && IsRowTensor(residual)));
+
+    /// <summary>
+    /// LN(x), or LN(x + residual), with this kernel when it applies (fast path, no autograd) and libtorch's otherwise.
+    /// </summary>
+    public static Tensor Apply(LayerNorm ln, Tensor x, Tensor? residual = null)
+    {
+        if (!Kernels.Reference && Supports(x, ln, residual)) return Forward(x, ln, residual);
+        if (residual is null) return ln.forward(x);
+        using var sum = x.add(residual);
+        return ln.forward(sum);
+    }
+
+    /// <summary>x ← max(x − t, 0) in place with this kernel when it applies, with libtorch's ops otherwise; returns x.</summary>
+    public static Tensor ShrinkInPlace(Tensor x, double t) =>
+        !Kernels.Reference && SupportsThreshold(x) ? ThresholdRelu(x, t) : x.sub_(t).relu_();
+
+    /// <summary>LN(x) or LN(x + residual) over the last dimension, in the dtype of x (a new tensor).</summary>
+    public static Tensor Forward(Tensor x, LayerNorm ln, Tensor? residual = null)
+    {
+        var y = empty_like(x);
+        long d = x.shape[^1], rows = x.numel() / d;
+        float eps = (float)ln.eps;
+        float* w = (float*)Pointer(ln.weight!);
+        float* b = (float*)Pointer(ln.bias!);
+        if (x.dtype == ScalarType.Float32)
+        {
+            float* r = residual is null ? null : (float*)Pointer(residual);
+            Run(rows, (r0, r1) => Rows((float*)Pointer(x), r, w, b, (float*)Pointer(y), r0, r1, (int)d, eps));
+        }
+        else
+        {
+            ushort* r = residual is null ? null : (ushort*)Pointer(residual);
+            Run(rows, (r0, r1) => Rows((ushort*)Pointer(x), r, w, b, (ushort*)Pointer(y), r0, r1, (int)d, eps));
+        }
+        GC.KeepAlive(x);
+        GC.KeepAlive(residual);
+        GC.KeepAlive(ln);
+        return y;
+    }
+
+    /// <summary>Whether <see cref="ThresholdRelu"/> can run on <paramref name="x"/> (inference only).</summary>
+    public static bool SupportsThreshold(Tensor x) => IsRowTensor(x) && x.numel() % Lanes == 0 && !is_grad_enabled();
+
+    /// <summary>x ← max(x − t, 0) in place (ISTA's −ηλ and ReLU in one pass); returns x.</summary>
+    public static Tensor ThresholdRelu(Tensor x, double t)
+    {
+        long vectors = x.numel() / Lanes;
+        float tf = (float)t;
+        if (x.dtype == ScalarType.Float32) Run(vectors, (v0, v1) => Threshold((float*)Pointer(x), v0, v1, tf));
+        else Run(vectors, (v0, v1) => Threshold((ushort*)Pointer(x), v0, v1, tf));
+        GC.KeepAlive(x);
+        return x;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Threshold<T>(T* x, long start, long end, float t) where T : unmanaged
+    {
+        var vt = Vector512.Create(t);
+        for (long v = start; v < end; v++)
+        {
+            T* p = x + v * Lanes;
+            Store(p, Avx512F.Max(Load(p) - vt, Vector512<float>.Zero));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows<T>(T* x, T* residual, float* gamma, float* beta, T* y, long start, long end, int d, float eps)
+        where T : unmanaged
+    {
+        int vecs = d / Lanes;
+        float* buf = stackalloc float[d];
+        float invD = 1f / d;
+        for (long r = start; r < end; r++)
+        {
+            T* xr = x + r * d;
+            var sum = Vector512<float>.Zero;
+            if (residual == null)
+            {
+                for (int v = 0; v < vecs; v++)
+                {
+                    var a = Load(xr + v * Lanes);
+                    a.Store(buf + v * Lanes);
+                    sum += a;
+                }
+            }
+            else
+            {
+                T* rr = residual + r * d;
+                for (int v = 0; v < vecs; v++)
+                {
+                    var a = Load(xr + v * Lanes) + Load(rr + v * Lanes);
+                    a.Store(buf + v * Lanes);
+                    sum += a;
+                }
+            }
+            var mean = Vector512.Create(Vector512.Sum(sum) * invD);
+            var sq = Vector512<float>.Zero;
+            for (int v = 0; v < vecs; v++)
+            {
+                var c = Vector512.Load(buf + v * Lanes) - mean;
+                sq = Vector512.FusedMultiplyAdd(c, c, sq);
+            }
+            var rstd = Vector512.Create(1f / MathF.Sqrt(Vector512.Sum(sq) * invD + eps));
+            T* yr = y + r * d;
+            for (int v = 0; v < vecs; v++)
+            {
+                var c = (Vector512.Load(buf + v * Lanes) - mean) * rstd;
+                Store(yr + v * Lanes, Vector512.FusedMultiplyAdd(c, Vector512.Load(gamma + v * Lanes), Vector512.Load(beta + v * Lanes)));
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using CrateMae.Models;
+using CrateMae.Tests.Support;
+using static TorchSharp.torch;
+
+namespace CrateMae.Tests.Models;
+
+/// <summary>
+/// The inference kernels of the encoder (LN, fused LN(x + r), threshold + ReLU) against libtorch's ops. The fixture-level
+/// check is FastPathTests (unmasked features under no_grad equal the reference path within 1e-5) and Bf16Tests.
+/// </summary>
+public sealed class LayerNormSimdTests
+{
+    public static TheoryData<ScalarType, int, int, bool> Shapes()
+    {
+        var data = new TheoryData<ScalarType, int, int, bool>();
+        foreach (var dt in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        foreach (var d in new[] { 16, 64, 192, 576 })
+        foreach (var rows in new[] { 5, 300 })
+        foreach (var residual in new[] { false, true })
+            data.Add(dt, rows, d, residual);
+        return data;
+    }
+
+    private static nn.Module<Tensor, Tensor> Norm(int d, Generator gen, out TorchSharp.Modules.LayerNorm ln)
+    {
+        ln = nn.LayerNorm(d, eps: 1e-5);
+        using (no_grad())
+        {
+            ln.weight!.copy_(randn(d, generator: gen) * 0.5 + 1);
+            ln.bias!.copy_(randn(d, generator: gen) * 0.1);
+        }
+        return ln;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void Given_rows_When_normalised_without_autograd_Then_the_kernel_equals_libtorchs_layer_norm(ScalarType dt, int rows, int d, bool withResidual)
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(21);
+        using var _ = Norm(d, gen, out var ln);
+        var x = (randn(rows, d, generator: gen) * 3 + 0.5).to(dt);
+        var r = withResidual ? randn(rows, d, generator: gen).to(dt) : null;
+        using var noGrad = no_grad();
+        Assert.True(LayerNormSimd.Supports(x, ln, r));
+
+        // When
+        var y = LayerNormSimd.Apply(ln, x, r);
+
+        // Then: float32 within 1e-5 of the largest output; bf16 within two bf16 spacings (libtorch rounds x + r to
+        // bf16 before normalising, the kernel keeps the sum in float32)
+        Assert.Equal(dt, y.dtype);
+        var expected = ln.forward(r is null ? x : (x + r));
+        TensorAssert.RelativeToMax(y.to(ScalarType.Float32), expected.to(ScalarType.Float32), dt == ScalarType.Float32 ? 1e-5 : 2.0 / 128, $"{dt} LN");
+    }
+
+    [SkippableFact]
+    public void Given_autograd_on_When_normalising_Then_libtorchs_differentiable_layer_norm_runs()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(22);
+        using var _ = Norm(64, gen, out var ln);
+        var x = randn(8, 64, generator: gen).requires_grad_(true);
+
+        // When
+        Assert.False(LayerNormSimd.Supports(x, ln));
+        var y = LayerNormSimd.Apply(ln, x);
+        y.sum().backward();
+
+        // Then
+        Assert.NotNull(x.grad);
+    }
+
+    [SkippableFact]
+    public void Given_a_width_that_is_not_whole_vectors_When_normalising_Then_it_falls_back_with_the_same_result()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(23);
+        using var _ = Norm(40, gen, out var ln);
+        var x = randn(6, 40, generator: gen);
+        var r = randn(6, 40, generator: gen);
+        using var noGrad = no_grad();
+        Assert.False(LayerNormSimd.Supports(x, ln, r));
+
+        // When
+        var y = LayerNormSimd.Apply(ln, x, r);
+
+        // Then
+        TensorAssert.Exact(y, ln.forward(x + r), "fallback LN");
+    }
+
+    [SkippableTheory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Given_ista_pre_activations_When_shrunk_in_place_Then_they_equal_sub_then_relu(ScalarType dt)
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(24);
+        var x = randn(130, 192, generator: gen).to(dt);
+        var expected = (x.to(ScalarType.Float32) - 0.05).relu().to(dt);
+        using var noGrad = no_grad();
+        Assert.True(LayerNormSimd.SupportsThreshold(x));
+
+        // When
+        var y = LayerNormSimd.ShrinkInPlace(x, 0.05);
+
+        // Then: in place, and equal to the float32 computation rounded once
+        Assert.Equal(x.Handle, y.Handle);
+        TensorAssert.Exact(y, expected, $"{dt} shrink");
+    }
+}
