@@ -10,18 +10,20 @@ namespace CrateMae.Models;
 /// incoming gradient), and the gradient it returns is another wrapper. All of them register in whatever dispose scope
 /// is open, i.e. the training step's, so without care every attention-sized gradient and saved tensor of the backward
 /// stays allocated until the step ends (at 224 px in bf16, +335 MB of RSS for the row softmax alone). The engine copies
-/// the returned <c>at::Tensor</c> when the callback returns, so the returned wrapper is released at the next
-/// backward call on this thread, and the last one by <see cref="ReleaseAll"/> once <c>backward()</c> has returned
+/// the returned <c>at::Tensor</c> when the callback returns, so the returned wrapper is released when the next
+/// custom backward on this thread begins, and the last one by <see cref="ReleaseAll"/> once <c>backward()</c> has returned
 /// (the training and fine-tuning steps call it); inputs are disposed by the backward itself.
 /// </remarks>
 internal static class AutogradHandoff
 {
     [ThreadStatic] private static List<Tensor>? _returned;
 
-    /// <summary>Returns <paramref name="gradient"/> to the engine; our wrapper is released at the next hand-off on this thread.</summary>
+    /// <summary>Call first in a custom backward: releases the gradients handed over by earlier backward calls on this thread.</summary>
+    public static void Begin() => ReleaseAll();
+
+    /// <summary>Returns <paramref name="gradient"/> to the engine; our wrapper is released by the next <see cref="Begin"/> or <see cref="ReleaseAll"/>.</summary>
     public static Tensor Return(Tensor gradient)
     {
-        ReleaseAll();
         (_returned ??= []).Add(gradient.DetachFromDisposeScope());
         return gradient;
     }

@@ -59,7 +59,7 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
     private Tensor Compress(Tensor z)
     {
         if (Kernels.Reference) return Attention.forward(z).add_(z);
-        using var normed = Attention.Norm.forward(z);
+        using var normed = LayerNormSimd.Apply(Attention.Norm, z);
         var y = Attention.Fn.ForwardMixed(normed);
         if (y.dtype == z.dtype && Attention.Fn.HasOutputProjection) return y.add_(z);   // a fresh linear output: in place
         using (y) return z.add(y);

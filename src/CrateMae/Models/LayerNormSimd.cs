@@ -41,6 +41,7 @@ internal static unsafe class LayerNormSimd
     public static Tensor Apply(LayerNorm ln, Tensor x, Tensor? residual = null)
     {
         if (!Kernels.Reference && Supports(x, ln, residual)) return Forward(x, ln, residual);
+        if (!Kernels.Reference && residual is null && SupportsTraining(x, ln)) return LayerNormFunction.Of(x, ln);
         if (residual is null) return ln.forward(x);
         using var sum = x.add(residual);
         return ln.forward(sum);
@@ -49,6 +50,91 @@ internal static unsafe class LayerNormSimd
     /// <summary>x ← max(x − t, 0) in place with this kernel when it applies, with libtorch's ops otherwise; returns x.</summary>
     public static Tensor ShrinkInPlace(Tensor x, double t) =>
         !Kernels.Reference && SupportsThreshold(x) ? ThresholdRelu(x, t) : x.sub_(t).relu_();
+
+    /// <summary>
+    /// Whether the differentiable kernel (<see cref="LayerNormFunction"/>) takes LN of <paramref name="x"/>: a bf16
+    /// activation (the encoder's stream) with autograd on — libtorch's mixed-type LN backward is the slow one.
+    /// </summary>
+    public static bool SupportsTraining(Tensor x, LayerNorm ln) =>
+        is_grad_enabled() && x.dtype == ScalarType.BFloat16 && IsRowTensor(x) && SupportsWidth(x.shape[^1])
+        && ln.weight is { } w && ln.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
+        && w.is_contiguous() && b.is_contiguous() && w.numel() == x.shape[^1] && b.numel() == x.shape[^1];
+
+    /// <summary>LN(x) of a bf16 tensor with float32 γ, β and its per-row mean and 1/σ (float32 [rows]) for the backward.</summary>
+    public static (Tensor Y, Tensor Mean, Tensor Rstd) ForwardWithStats(Tensor x, Tensor gamma, Tensor beta, double eps)
+    {
+        long d = x.shape[^1], rows = x.numel() / d;
+        var y = empty_like(x);
+        var mean = empty(rows, dtype: ScalarType.Float32, device: x.device);
+        var rstd = empty(rows, dtype: ScalarType.Float32, device: x.device);
+        float* w = (float*)Pointer(gamma);
+        float* b = (float*)Pointer(beta);
+        float* m = (float*)Pointer(mean);
+        float* rs = (float*)Pointer(rstd);
+        Run(rows, (r0, r1) => Rows((ushort*)Pointer(x), null, w, b, (ushort*)Pointer(y), r0, r1, (int)d, (float)eps, m, rs));
+        GC.KeepAlive(x);
+        return (y, mean, rstd);
+    }
+
+    /// <summary>
+    /// The LN backward for a bf16 input: dx = σ⁻¹(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ (bf16), and dγ = Σ dy·x̂,
+    /// dβ = Σ dy over the rows (float32, per-part partial sums added at the end).
+    /// </summary>
+    public static (Tensor Dx, Tensor Dgamma, Tensor Dbeta) Backward(Tensor dy, Tensor x, Tensor mean, Tensor rstd, Tensor gamma)
+    {
+        long d = x.shape[^1], rows = x.numel() / d;
+        var dx = empty_like(x);
+        int parts = (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
+        using var partial = zeros(parts, 2, d, dtype: ScalarType.Float32, device: x.device);
+        float* pp = (float*)Pointer(partial);
+        float* w = (float*)Pointer(gamma);
+        float* m = (float*)Pointer(mean);
+        float* rs = (float*)Pointer(rstd);
+        long per = (rows + parts - 1) / parts;
+        ushort* px = (ushort*)Pointer(x), pdy = (ushort*)Pointer(dy), pdx = (ushort*)Pointer(dx);
+        void Part(int k) => BackwardRows(px, pdy, pdx, w, m, rs, pp + k * 2 * d, k * per, Math.Min(rows, (k + 1) * per), (int)d);
+        if (parts == 1) Part(0);
+        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
+        GC.KeepAlive(x);
+        GC.KeepAlive(dy);
+        using var sums = partial.sum(dim: 0);                                      // [2, D]
+        return (dx, sums[0].clone(), sums[1].clone());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardRows(ushort* x, ushort* dy, ushort* dx, float* gamma, float* mean, float* rstd, float* partial,
+        long start, long end, int d)
+    {
+        int vecs = d / Lanes;
+        float* dgamma = partial, dbeta = partial + d;
+        float invD = 1f / d;
+        for (long r = start; r < end; r++)
+        {
+            ushort* xr = x + r * d, gr = dy + r * d, dr = dx + r * d;
+            var mu = Vector512.Create(mean[r]);
+            var rs = Vector512.Create(rstd[r]);
+            var sumG = Vector512<float>.Zero;
+            var sumGx = Vector512<float>.Zero;
+            for (int v = 0; v < vecs; v++)
+            {
+                var xh = (Load(xr + v * Lanes) - mu) * rs;
+                var g = Load(gr + v * Lanes);
+                var gw = g * Vector512.Load(gamma + v * Lanes);
+                sumG += gw;
+                sumGx = Vector512.FusedMultiplyAdd(gw, xh, sumGx);
+                Vector512.FusedMultiplyAdd(g, xh, Vector512.Load(dgamma + v * Lanes)).Store(dgamma + v * Lanes);
+                (Vector512.Load(dbeta + v * Lanes) + g).Store(dbeta + v * Lanes);
+            }
+            var a = Vector512.Create(Vector512.Sum(sumG) * invD);
+            var b = Vector512.Create(Vector512.Sum(sumGx) * invD);
+            for (int v = 0; v < vecs; v++)
+            {
+                var xh = (Load(xr + v * Lanes) - mu) * rs;
+                var gw = Load(gr + v * Lanes) * Vector512.Load(gamma + v * Lanes);
+                Store(dr + v * Lanes, (gw - a - xh * b) * rs);
+            }
+        }
+    }
 
     /// <summary>LN(x) or LN(x + residual) over the last dimension, in the dtype of x (a new tensor).</summary>
     public static Tensor Forward(Tensor x, LayerNorm ln, Tensor? residual = null)
@@ -100,8 +186,8 @@ internal static unsafe class LayerNormSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows<T>(T* x, T* residual, float* gamma, float* beta, T* y, long start, long end, int d, float eps)
-        where T : unmanaged
+    private static void Rows<T>(T* x, T* residual, float* gamma, float* beta, T* y, long start, long end, int d, float eps,
+        float* meanOut = null, float* rstdOut = null) where T : unmanaged
     {
         int vecs = d / Lanes;
         float* buf = stackalloc float[d];
@@ -136,7 +222,9 @@ internal static unsafe class LayerNormSimd
                 var c = Vector512.Load(buf + v * Lanes) - mean;
                 sq = Vector512.FusedMultiplyAdd(c, c, sq);
             }
-            var rstd = Vector512.Create(1f / MathF.Sqrt(Vector512.Sum(sq) * invD + eps));
+            float rstdS = 1f / MathF.Sqrt(Vector512.Sum(sq) * invD + eps);
+            var rstd = Vector512.Create(rstdS);
+            if (meanOut != null) { meanOut[r] = mean.ToScalar(); rstdOut[r] = rstdS; }
             T* yr = y + r * d;
             for (int v = 0; v < vecs; v++)
             {

@@ -205,7 +205,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     private Tensor RunEncoder(Tensor h)
     {
         foreach (var blk in blocks) h = blk.forward(h);
-        return norm.forward(h);
+        return LayerNormSimd.Apply(norm, h);
     }
 
     /// <summary>Decoder blocks → decoder_norm → decoder_pred, cls dropped: [B, N, D_d] → [B, L, P].</summary>

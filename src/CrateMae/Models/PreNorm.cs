@@ -21,7 +21,7 @@ public sealed class PreNorm<TFn> : nn.Module<Tensor, Tensor> where TFn : nn.Modu
 
     public override Tensor forward(Tensor x)
     {
-        using var normed = norm.forward(x);
+        using var normed = LayerNormSimd.Apply(norm, x);     // libtorch's LN, or the AVX-512 kernels where they apply
         return fn.forward(normed);
     }
 }

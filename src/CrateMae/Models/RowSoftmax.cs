@@ -26,6 +26,7 @@ internal sealed class RowSoftmax : autograd.SingleTensorFunction<RowSoftmax>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
+        AutogradHandoff.Begin();
         using var p = ctx.get_saved_variables()[0];
         using (grad)
         using (var g = grad.dtype == p.dtype ? grad.contiguous() : grad.to(p.dtype).contiguous())

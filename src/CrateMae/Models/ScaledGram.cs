@@ -26,6 +26,7 @@ internal sealed class ScaledGram : autograd.SingleTensorFunction<ScaledGram>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
+        AutogradHandoff.Begin();
         using var a = ctx.get_saved_variables()[0];
         float alpha = (float)(double)ctx.get_data("alpha");
         using (grad)

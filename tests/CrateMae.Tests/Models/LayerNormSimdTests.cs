@@ -116,4 +116,37 @@ public sealed class LayerNormSimdTests
         Assert.Equal(x.Handle, y.Handle);
         TensorAssert.Exact(y, expected, $"{dt} shrink");
     }
+
+    [SkippableTheory]
+    [InlineData(5, 64)]
+    [InlineData(300, 192)]
+    public void Given_a_bf16_activation_with_autograd_When_backpropagating_Then_dx_dgamma_dbeta_match_a_float32_layer_norm(int rows, int d)
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given: a bf16 input and LN parameters, and the same computation in float32 as the reference
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(25);
+        using var _ = Norm(d, gen, out var ln);
+        var x16 = (randn(rows, d, generator: gen) * 2 + 0.3).to(ScalarType.BFloat16).requires_grad_(true);
+        var dy = randn(rows, d, generator: gen).to(ScalarType.BFloat16);
+        Assert.True(LayerNormSimd.SupportsTraining(x16, ln));
+
+        // When
+        var y = LayerNormSimd.Apply(ln, x16);
+        y.backward([dy]);
+        AutogradHandoff.ReleaseAll();
+        var (dx, dgamma, dbeta) = (x16.grad!.to(ScalarType.Float32), ln.weight!.grad!.clone(), ln.bias!.grad!.clone());
+        ln.weight!.grad!.zero_();
+        ln.bias!.grad!.zero_();
+        var x32 = x16.detach().to(ScalarType.Float32).requires_grad_(true);
+        var y32 = ln.forward(x32);
+        y32.backward([dy.to(ScalarType.Float32)]);
+
+        // Then: the output within bf16 rounding, the gradients within bf16 rounding of dx and float32 sums for γ, β
+        Assert.Equal(ScalarType.BFloat16, y.dtype);
+        TensorAssert.RelativeToMax(y.to(ScalarType.Float32), y32, 1.0 / 128, "LN output");
+        TensorAssert.RelativeToMax(dx, x32.grad!, 2.0 / 128, "dx");
+        TensorAssert.RelativeToMax(dgamma, ln.weight!.grad!, 1e-5, "dgamma");
+        TensorAssert.RelativeToMax(dbeta, ln.bias!.grad!, 1e-5, "dbeta");
+    }
 }

@@ -132,21 +132,25 @@ public sealed class RowSoftmaxTests
     }
 
     [Fact]
-    public void Given_a_gradient_handed_to_the_engine_When_the_next_one_is_handed_over_Then_the_first_wrapper_is_released()
+    public void Given_gradients_handed_to_the_engine_When_the_next_backward_begins_Then_their_wrappers_are_released()
     {
-        // Given
+        // Given: two gradients returned by one backward call
         using var scope = NewDisposeScope();
+        AutogradHandoff.Begin();
         var first = AutogradHandoff.Return(ones(4));
-        Assert.False(first.IsInvalid);
-
-        // When
         var second = AutogradHandoff.Return(ones(4));
-
-        // Then: the first is freed (the engine holds its own reference by then), the second stays until released
-        Assert.True(first.IsInvalid);
+        Assert.False(first.IsInvalid);
         Assert.False(second.IsInvalid);
-        AutogradHandoff.ReleaseAll();
+
+        // When the next custom backward begins (the engine holds its own references by then)
+        AutogradHandoff.Begin();
+
+        // Then both are freed, and later ones wait for ReleaseAll
+        Assert.True(first.IsInvalid);
         Assert.True(second.IsInvalid);
+        var third = AutogradHandoff.Return(ones(1));
+        AutogradHandoff.ReleaseAll();
+        Assert.True(third.IsInvalid);
     }
 
     [SkippableFact]
