@@ -8,19 +8,21 @@ using static CrateMae.Models.SimdTensor;
 namespace CrateMae.Models;
 
 /// <summary>
-/// Inference-only AVX-512 kernels for the element-wise work around the CRATE encoder's products (no autograd: used
-/// under <c>no_grad</c> on the fast path, libtorch's ops otherwise):
+/// AVX-512 kernels for the element-wise work around the CRATE encoder's products. Without autograd (features, probes,
+/// analysis; libtorch's ops otherwise):
 /// <list type="bullet">
 /// <item>LN(x) and the fused LN(x + r) — the half step Z + MSSA(LN₁(Z)) is only ever read by LN₂ (there is no
 ///   residual around ISTA), so at inference it need not be stored;</item>
 /// <item>max(x − t, 0) in place — ISTA's threshold and ReLU in one pass.</item>
 /// </list>
+/// With autograd, LN of a bf16 activation (the encoder's stream) and its backward (<see cref="LayerNormFunction"/>).
 /// Statistics are float32 and two-pass over the row held in L1 (mean, then Σ(x − mean)²); bf16 rows are widened on
 /// load and rounded to nearest-even on store, as in libtorch's mixed-type kernel.
 /// </summary>
 /// <remarks>
-/// Why: once the products run on AMX, libtorch's LayerNorm (Welford moments, then a second pass), the residual add
-/// and the threshold/ReLU passes took a quarter of a bf16 feature-extraction step of the 32-px model (docs/performance.md §2).
+/// Why: once the products run on AMX, libtorch's LayerNorm (Welford moments, then a second pass; a slow mixed-type
+/// backward), the residual add and the threshold/ReLU passes took a quarter of a bf16 feature-extraction step of the
+/// 32-px model and a tenth of a training step (docs/performance.md §2).
 /// </remarks>
 internal static unsafe class LayerNormSimd
 {
@@ -52,11 +54,18 @@ internal static unsafe class LayerNormSimd
         !Kernels.Reference && SupportsThreshold(x) ? ThresholdRelu(x, t) : x.sub_(t).relu_();
 
     /// <summary>
+    /// Smallest activation for the differentiable kernel. Measured (bf16 training, A/B): +4 % at [4160, 192] (32-px
+    /// model, batch 64) and [1576, 576] (crate-small, batch 8), −4 % at [1600, 192] (crate-fmnist, batch 32), where the
+    /// custom autograd function's fixed costs outweigh the faster backward.
+    /// </summary>
+    internal const long MinTrainingElements = 1L << 19;
+
+    /// <summary>
     /// Whether the differentiable kernel (<see cref="LayerNormFunction"/>) takes LN of <paramref name="x"/>: a bf16
     /// activation (the encoder's stream) with autograd on — libtorch's mixed-type LN backward is the slow one.
     /// </summary>
     public static bool SupportsTraining(Tensor x, LayerNorm ln) =>
-        is_grad_enabled() && x.dtype == ScalarType.BFloat16 && IsRowTensor(x) && SupportsWidth(x.shape[^1])
+        is_grad_enabled() && x.dtype == ScalarType.BFloat16 && x.numel() >= MinTrainingElements && IsRowTensor(x) && SupportsWidth(x.shape[^1])
         && ln.weight is { } w && ln.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
         && w.is_contiguous() && b.is_contiguous() && w.numel() == x.shape[^1] && b.numel() == x.shape[^1];
 

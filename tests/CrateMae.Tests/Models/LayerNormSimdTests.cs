@@ -129,10 +129,10 @@ public sealed class LayerNormSimdTests
         using var _ = Norm(d, gen, out var ln);
         var x16 = (randn(rows, d, generator: gen) * 2 + 0.3).to(ScalarType.BFloat16).requires_grad_(true);
         var dy = randn(rows, d, generator: gen).to(ScalarType.BFloat16);
-        Assert.True(LayerNormSimd.SupportsTraining(x16, ln));
+        Assert.False(LayerNormSimd.SupportsTraining(x16, ln));      // small: Apply would take libtorch's; call the kernel directly
 
         // When
-        var y = LayerNormSimd.Apply(ln, x16);
+        var y = LayerNormFunction.Of(x16, ln);
         y.backward([dy]);
         AutogradHandoff.ReleaseAll();
         var (dx, dgamma, dbeta) = (x16.grad!.to(ScalarType.Float32), ln.weight!.grad!.clone(), ln.bias!.grad!.clone());
@@ -148,5 +148,23 @@ public sealed class LayerNormSimdTests
         TensorAssert.RelativeToMax(dx, x32.grad!, 2.0 / 128, "dx");
         TensorAssert.RelativeToMax(dgamma, ln.weight!.grad!, 1e-5, "dgamma");
         TensorAssert.RelativeToMax(dbeta, ln.bias!.grad!, 1e-5, "dbeta");
+    }
+
+    [SkippableFact]
+    public void Given_a_large_bf16_activation_with_autograd_When_normalising_Then_the_differentiable_kernel_is_chosen()
+    {
+        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(26);
+        using var _ = Norm(192, gen, out var ln);
+        var big = randn(4160, 192, generator: gen).to(ScalarType.BFloat16).requires_grad_(true);
+        var small = randn(1600, 192, generator: gen).to(ScalarType.BFloat16).requires_grad_(true);
+
+        // When / Then: above the measured crossover the kernel, below it libtorch's LN (its grad_fn is not ours)
+        Assert.True(LayerNormSimd.SupportsTraining(big, ln));
+        Assert.False(LayerNormSimd.SupportsTraining(small, ln));
+        var y = LayerNormSimd.Apply(ln, big);
+        TensorAssert.RelativeToMax(y.to(ScalarType.Float32), ln.forward(big.detach()).to(ScalarType.Float32), 1.0 / 128, "LN output");
     }
 }
