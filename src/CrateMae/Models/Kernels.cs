@@ -86,7 +86,7 @@ public static class Kernels
         // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form,
         // and with the AVX-512 row softmax the explicit form is also the faster bf16 forward (N = 65: +13 %).
         if (dtype != ScalarType.BFloat16) return AttentionKernel.Sdpa;
-        return grad || (SimdSoftmax && SoftmaxSimd.Enabled) ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
+        return grad || (SimdSoftmax && SimdTensor.Enabled) ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
     }
 
     /// <summary>

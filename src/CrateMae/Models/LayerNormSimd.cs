@@ -31,19 +31,26 @@ internal static unsafe class LayerNormSimd
 
     /// <summary>Whether LN over the last dimension of <paramref name="x"/> (plus <paramref name="residual"/>) with <paramref name="ln"/> can run here.</summary>
     public static bool Supports(Tensor x, LayerNorm ln, Tensor? residual = null) =>
-        IsRowTensor(x) && SupportsWidth(x.shape[^1]) && !is_grad_enabled()
+        !is_grad_enabled() && IsRowTensor(x) && Fits(ln, x)
+        && (residual is null || (residual.dtype == x.dtype && residual.shape.SequenceEqual(x.shape) && IsRowTensor(residual)));
+
+    /// <summary>Whether the row width suits the kernels and <paramref name="ln"/> has contiguous float32 γ, β of that width beside x.</summary>
+    private static bool Fits(LayerNorm ln, Tensor x) =>
+        SupportsWidth(x.shape[^1])
         && ln.weight is { } w && ln.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
         && w.is_contiguous() && b.is_contiguous() && w.numel() == x.shape[^1] && b.numel() == x.shape[^1]
-        && w.device_type == x.device_type
-        && (residual is null || (residual.dtype == x.dtype && residual.shape.SequenceEqual(x.shape) && IsRowTensor(residual)));
+        && w.device_type == x.device_type && b.device_type == x.device_type;
 
     /// <summary>
     /// LN(x), or LN(x + residual), with this kernel when it applies (fast path, no autograd) and libtorch's otherwise.
     /// </summary>
     public static Tensor Apply(LayerNorm ln, Tensor x, Tensor? residual = null)
     {
-        if (!Kernels.Reference && Supports(x, ln, residual)) return Forward(x, ln, residual);
-        if (!Kernels.Reference && residual is null && SupportsTraining(x, ln)) return LayerNormFunction.Of(x, ln);
+        if (!Kernels.Reference)
+        {
+            if (Supports(x, ln, residual)) return Forward(x, ln, residual);
+            if (residual is null && SupportsTraining(x, ln)) return LayerNormFunction.Of(x, ln);
+        }
         if (residual is null) return ln.forward(x);
         using var sum = x.add(residual);
         return ln.forward(sum);
@@ -65,9 +72,7 @@ internal static unsafe class LayerNormSimd
     /// activation (the encoder's stream) with autograd on — libtorch's mixed-type LN backward is the slow one.
     /// </summary>
     public static bool SupportsTraining(Tensor x, LayerNorm ln) =>
-        is_grad_enabled() && x.dtype == ScalarType.BFloat16 && x.numel() >= MinTrainingElements && IsRowTensor(x) && SupportsWidth(x.shape[^1])
-        && ln.weight is { } w && ln.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
-        && w.is_contiguous() && b.is_contiguous() && w.numel() == x.shape[^1] && b.numel() == x.shape[^1];
+        is_grad_enabled() && x.dtype == ScalarType.BFloat16 && x.numel() >= MinTrainingElements && IsRowTensor(x) && Fits(ln, x);
 
     /// <summary>LN(x) of a bf16 tensor with float32 γ, β and its per-row mean and 1/σ (float32 [rows]) for the backward.</summary>
     public static (Tensor Y, Tensor Mean, Tensor Rstd) ForwardWithStats(Tensor x, Tensor gamma, Tensor beta, double eps)
@@ -93,17 +98,13 @@ internal static unsafe class LayerNormSimd
     {
         long d = x.shape[^1], rows = x.numel() / d;
         var dx = empty_like(x);
-        int parts = (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
-        using var partial = zeros(parts, 2, d, dtype: ScalarType.Float32, device: x.device);
+        using var partial = zeros(Parts(rows), 2, d, dtype: ScalarType.Float32, device: x.device);   // per-part dγ, dβ
         float* pp = (float*)Pointer(partial);
         float* w = (float*)Pointer(gamma);
         float* m = (float*)Pointer(mean);
         float* rs = (float*)Pointer(rstd);
-        long per = (rows + parts - 1) / parts;
         ushort* px = (ushort*)Pointer(x), pdy = (ushort*)Pointer(dy), pdx = (ushort*)Pointer(dx);
-        void Part(int k) => BackwardRows(px, pdy, pdx, w, m, rs, pp + k * 2 * d, k * per, Math.Min(rows, (k + 1) * per), (int)d);
-        if (parts == 1) Part(0);
-        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
+        Run(rows, (k, r0, r1) => BackwardRows(px, pdy, pdx, w, m, rs, pp + k * 2 * d, r0, r1, (int)d));
         GC.KeepAlive(x);
         GC.KeepAlive(dy);
         using var sums = partial.sum(dim: 0);                                      // [2, D]

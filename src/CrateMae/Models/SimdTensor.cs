@@ -30,14 +30,20 @@ internal static unsafe class SimdTensor
 
     public static void* Pointer(Tensor t) => (void*)THSTensor_data(t.Handle);
 
-    /// <summary>Runs <paramref name="body"/> over row ranges, split over libtorch's thread count (at least 64 rows per part).</summary>
-    public static void Run(long rows, Action<long, long> body)
+    /// <summary>How many parts <see cref="Run(long, Action{int, long, long})"/> splits <paramref name="rows"/> into: libtorch's thread count, at least 64 rows per part.</summary>
+    public static int Parts(long rows) => (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
+
+    /// <summary>Runs <paramref name="body"/> over row ranges, split as <see cref="Parts"/> says.</summary>
+    public static void Run(long rows, Action<long, long> body) => Run(rows, (_, r0, r1) => body(r0, r1));
+
+    /// <summary>Runs <paramref name="body"/>(part, first row, end row) over the <see cref="Parts"/> row ranges.</summary>
+    public static void Run(long rows, Action<int, long, long> body)
     {
-        int parts = (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
-        if (parts == 1) { body(0, rows); return; }
+        int parts = Parts(rows);
         long per = (rows + parts - 1) / parts;
+        if (parts == 1) { body(0, 0, rows); return; }
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
-            k => body(k * per, Math.Min(rows, (k + 1) * per)));
+            k => body(k, k * per, Math.Min(rows, (k + 1) * per)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -26,9 +26,6 @@ internal static unsafe class SoftmaxSimd
 
     private const int Lanes = SimdTensor.Lanes;
 
-    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD=0</c> (then libtorch's softmax runs).</summary>
-    public static bool Enabled => SimdTensor.Enabled;
-
     /// <summary>Whether <paramref name="t"/> can go through the kernels: contiguous, CPU, float32 or bf16, rows of 1 … 4096.</summary>
     public static bool Supports(Tensor t) => SimdTensor.IsRowTensor(t) && t.shape[^1] <= MaxRowLength;
 

@@ -36,7 +36,7 @@ public sealed class LayerNormSimdTests
     [MemberData(nameof(Shapes))]
     public void Given_rows_When_normalised_without_autograd_Then_the_kernel_equals_libtorchs_layer_norm(ScalarType dt, int rows, int d, bool withResidual)
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(21);
@@ -59,7 +59,7 @@ public sealed class LayerNormSimdTests
     [SkippableFact]
     public void Given_autograd_on_When_normalising_Then_libtorchs_differentiable_layer_norm_runs()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(22);
@@ -78,7 +78,7 @@ public sealed class LayerNormSimdTests
     [SkippableFact]
     public void Given_a_width_that_is_not_whole_vectors_When_normalising_Then_it_falls_back_with_the_same_result()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(23);
@@ -100,7 +100,7 @@ public sealed class LayerNormSimdTests
     [InlineData(ScalarType.BFloat16)]
     public void Given_ista_pre_activations_When_shrunk_in_place_Then_they_equal_sub_then_relu(ScalarType dt)
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(24);
@@ -122,7 +122,7 @@ public sealed class LayerNormSimdTests
     [InlineData(300, 192)]
     public void Given_a_bf16_activation_with_autograd_When_backpropagating_Then_dx_dgamma_dbeta_match_a_float32_layer_norm(int rows, int d)
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given: a bf16 input and LN parameters, and the same computation in float32 as the reference
         using var scope = NewDisposeScope();
         using var gen = new Generator(25);
@@ -153,7 +153,7 @@ public sealed class LayerNormSimdTests
     [SkippableFact]
     public void Given_a_large_bf16_activation_with_autograd_When_normalising_Then_the_differentiable_kernel_is_chosen()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(26);

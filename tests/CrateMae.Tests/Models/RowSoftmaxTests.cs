@@ -35,7 +35,7 @@ public sealed class RowSoftmaxTests
     [MemberData(nameof(Shapes))]
     public void Given_scores_When_the_simd_softmax_runs_Then_it_equals_libtorch_and_rows_sum_to_one(ScalarType dt, int rows, int n)
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(11);
@@ -57,7 +57,7 @@ public sealed class RowSoftmaxTests
     [MemberData(nameof(Shapes))]
     public void Given_scores_that_need_gradients_When_backpropagating_Then_the_gradient_equals_libtorchs(ScalarType dt, int rows, int n)
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(12);
@@ -80,7 +80,7 @@ public sealed class RowSoftmaxTests
     [SkippableFact]
     public void Given_a_row_with_nan_When_the_simd_softmax_runs_Then_that_row_is_nan_and_the_others_are_not()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         var x = randn(4, 65);
@@ -114,7 +114,7 @@ public sealed class RowSoftmaxTests
     [SkippableFact]
     public void Given_the_libtorch_switch_When_the_softmax_runs_Then_libtorchs_kernel_is_used()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(14);
@@ -156,7 +156,7 @@ public sealed class RowSoftmaxTests
     [SkippableFact]
     public void Given_explicit_attention_in_bf16_When_two_training_backwards_run_Then_gradients_match_libtorchs_softmax_path()
     {
-        Skip.IfNot(SoftmaxSimd.Enabled, "this CPU has no AVX-512");
+        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given: the same tiny attention twice, with the AVX-512 softmax and with libtorch's
         using var scope = NewDisposeScope();
         using var gen = new Generator(15);
