@@ -65,17 +65,20 @@ public static class Kernels
         return new Restore(() => (_attention, _ista) = (a, i));
     }
 
-    [ThreadStatic] private static bool _libtorchSoftmax;
+    [ThreadStatic] private static bool _libtorchKernels;
 
-    /// <summary>False inside <see cref="UseLibtorchSoftmax"/>: the explicit attention then calls libtorch's softmax.</summary>
-    public static bool SimdSoftmax => !_libtorchSoftmax;
+    /// <summary>False inside <see cref="UseLibtorchKernels"/>: our AVX-512 kernels (softmax, LayerNorm, threshold) step aside for libtorch's ops.</summary>
+    public static bool SimdKernels => !_libtorchKernels;
 
-    /// <summary>Makes the explicit attention use libtorch's softmax instead of the AVX-512 rows on this thread (benchmarks, tests).</summary>
-    public static IDisposable UseLibtorchSoftmax(bool libtorch = true)
+    /// <summary>
+    /// Runs libtorch's ops instead of our AVX-512 kernels on this thread until disposed (in-process A/B runs, tests);
+    /// <c>CRATE_MAE_SIMD=0</c> does the same for the whole process.
+    /// </summary>
+    public static IDisposable UseLibtorchKernels(bool libtorch = true)
     {
-        var previous = _libtorchSoftmax;
-        _libtorchSoftmax = libtorch;
-        return new Restore(() => _libtorchSoftmax = previous);
+        var previous = _libtorchKernels;
+        _libtorchKernels = libtorch;
+        return new Restore(() => _libtorchKernels = previous);
     }
 
     /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
@@ -86,7 +89,7 @@ public static class Kernels
         // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form,
         // and with the AVX-512 row softmax the explicit form is also the faster bf16 forward (N = 65: +13 %).
         if (dtype != ScalarType.BFloat16) return AttentionKernel.Sdpa;
-        return grad || (SimdSoftmax && SimdTensor.Enabled) ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
+        return grad || SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
     }
 
     /// <summary>

@@ -13,7 +13,7 @@ internal sealed class RowSoftmax : autograd.SingleTensorFunction<RowSoftmax>
     /// <summary>softmax over the last dimension, differentiable; same dtype as <paramref name="scores"/>.</summary>
     public static Tensor Of(Tensor scores)
     {
-        if (!Kernels.SimdSoftmax || !SoftmaxSimd.Supports(scores)) return scores.softmax(-1);
+        if (!SoftmaxSimd.Supports(scores)) return scores.softmax(-1);
         return is_grad_enabled() && scores.requires_grad ? apply(scores) : SoftmaxSimd.Forward(scores);
     }
 

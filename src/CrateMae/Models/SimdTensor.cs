@@ -19,9 +19,12 @@ internal static unsafe class SimdTensor
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr tensor);
 
-    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD=0</c> (then libtorch's kernels run).</summary>
-    public static bool Enabled { get; } =
+    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD=0</c>.</summary>
+    private static readonly bool Available =
         Avx512F.IsSupported && Avx512BW.IsSupported && Environment.GetEnvironmentVariable("CRATE_MAE_SIMD") != "0";
+
+    /// <summary>Whether the kernels run on this thread (else libtorch's ops): available, and not inside <see cref="Kernels.UseLibtorchKernels"/>.</summary>
+    public static bool Enabled => Available && Kernels.SimdKernels;
 
     /// <summary>A contiguous, non-empty float32 or bf16 CPU tensor.</summary>
     public static bool IsRowTensor(Tensor t) =>

@@ -122,7 +122,7 @@ public sealed class RowSoftmaxTests
 
         // When
         Tensor viaLibtorch;
-        using (Kernels.UseLibtorchSoftmax()) viaLibtorch = RowSoftmax.Of(x);
+        using (Kernels.UseLibtorchKernels()) viaLibtorch = RowSoftmax.Of(x);
         var viaSimd = RowSoftmax.Of(x);
 
         // Then: libtorch's result exactly, and the SIMD one differs from it somewhere (different exp) but within 1e-6
@@ -163,7 +163,7 @@ public sealed class RowSoftmaxTests
         var a0 = randn(6, 33, 16, generator: gen).to(ScalarType.BFloat16);
         Tensor Grad(bool libtorch)
         {
-            using var _ = Kernels.UseLibtorchSoftmax(libtorch);
+            using var _ = Kernels.UseLibtorchKernels(libtorch);
             var a = a0.detach().requires_grad_(true);
             for (int i = 0; i < 2; i++)       // a second backward releases the first one's returned gradients
             {
