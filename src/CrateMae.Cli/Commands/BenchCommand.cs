@@ -114,6 +114,10 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         AnsiConsole.WriteLine(
             $"memory: RSS {F(m.RssStartMb, "F0")} → {F(m.RssEndMb, "F0")} MB, peak {F(m.PeakRssMb, "F0")} MB; live tensors {m.LiveTensorsStart} → {m.LiveTensorsEnd}" +
             (r.Train is { } t ? $"; training steps: live tensors {t.LiveTensorsAfterWarmup} → {t.LiveTensorsAfterSteps}, RSS {F(t.RssAfterWarmupMb, "F0")} → {F(t.RssAfterStepsMb, "F0")} MB" : ""));
+        string Warm(string name, PhaseResult? p) =>
+            p is null ? "" : $"{name} {p.WarmupSteps} warm-up steps, JIT {F(1000 * p.JitSecondsDuringSteps, "F0")} ms in the timed steps";
+        AnsiConsole.WriteLine("warm-up (until the .NET JIT is quiet): " +
+            string.Join("; ", new[] { Warm("train", r.Train), Warm("embed", r.Embed) }.Where(x => x.Length > 0)));
         AnsiConsole.WriteLine(
             $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrateMae.Models;
@@ -72,6 +73,13 @@ public sealed record PhaseResult
     public double RssAfterStepsMb { get; init; }
     /// <summary>RSS (MB) after every tenth of the timed steps (up to 10 samples): flat when memory does not grow.</summary>
     public double[] RssTraceMb { get; init; } = [];
+    /// <summary>
+    /// Seconds the .NET JIT spent compiling (all threads) during the timed steps: on a 2-core machine, background
+    /// tier-1 recompilation competes with libtorch for a core, so this should be near 0 for the timing to be steady state.
+    /// </summary>
+    public double JitSecondsDuringSteps { get; init; }
+    /// <summary>Untimed warm-up steps actually run: at least the requested ones, more while the JIT was busy.</summary>
+    public int WarmupSteps { get; init; }
 }
 
 /// <summary>Square-matmul peak measured in the same process: best of several n×n · n×n products.</summary>
@@ -246,34 +254,14 @@ public static class ThroughputBenchmark
         using var imageGen = new Generator((ulong)o.Seed + 1);
         var images = randn(o.Batch, c.InChans, c.ImgSize, c.ImgSize, generator: imageGen).to(device);
         model.train();
-        var times = new List<double>();
-        var cpus = new List<double>();
         double loss = double.NaN;
-        long liveWarm = 0;
-        double rssWarm = 0;
-        var trace = new List<double>();
-        for (int i = 0; i < o.Warmup + o.Steps; i++)
+        var run = RunSteps(o, i =>
         {
-            if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
-            using var scope = NewDisposeScope();
             using var gen = new Generator(Pretrainer.StepSeed(o.Seed, i));
             var noise = rand(o.Batch, c.NumPatches, generator: gen).to(device);
-            var cpu = Environment.CpuUsage.TotalTime;
-            var sw = Stopwatch.StartNew();
-            loss = TrainingStep.Run(model, optimizer, images, noise, o.MaskRatio, precision, o.Lr);
-            sw.Stop();
-            if (i >= o.Warmup)
-            {
-                times.Add(sw.Elapsed.TotalSeconds);
-                cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
-                if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
-            }
-        }
-        return Summarise(times, cpus, o.Batch, FlopCount.TrainingStep(c, o.Batch, o.MaskRatio)) with
-        {
-            LastLoss = loss, LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
-            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
-        };
+            return Timed(() => loss = TrainingStep.Run(model, optimizer, images, noise, o.MaskRatio, precision, o.Lr));
+        });
+        return run.Summarise(o.Batch, FlopCount.TrainingStep(c, o.Batch, o.MaskRatio)) with { LastLoss = loss };
     }
 
     private static PhaseResult MeasureEmbedding(MaskedAutoencoder model, ThroughputOptions o, Device device, ScalarType? precision)
@@ -282,36 +270,87 @@ public static class ThroughputBenchmark
         using var imageGen = new Generator((ulong)o.Seed + 2);
         var images = randn(o.Batch, c.InChans, c.ImgSize, c.ImgSize, generator: imageGen).to(device);
         model.eval();
-        var times = new List<double>();
-        var cpus = new List<double>();
-        long liveWarm = 0;
-        double rssWarm = 0;
-        var trace = new List<double>();
+        PhaseRun run;
         using (no_grad())
         using (MatmulPrecision.Use(precision))
         {
-            for (int i = 0; i < o.Warmup + o.Steps; i++)
+            run = RunSteps(o, step => Timed(() =>
             {
-                if (i == o.Warmup) (liveWarm, rssWarm) = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, ProcStatusMb("VmRSS"));
-                using var scope = NewDisposeScope();
-                var cpu = Environment.CpuUsage.TotalTime;
-                var sw = Stopwatch.StartNew();
                 var features = model.ForwardFeatures(images);
                 _ = features[0, 0, 0].item<float>();    // forces completion on asynchronous devices
-                sw.Stop();
-                if (i >= o.Warmup)
-                {
-                    times.Add(sw.Elapsed.TotalSeconds);
-                    cpus.Add((Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
-                    if (IsTracePoint(times.Count, o.Steps)) trace.Add(ProcStatusMb("VmRSS"));
-                }
-            }
+            }));
         }
         model.train();
-        return Summarise(times, cpus, o.Batch, FlopCount.EmbeddingStep(c, o.Batch)) with
+        return run.Summarise(o.Batch, FlopCount.EmbeddingStep(c, o.Batch));
+    }
+
+    /// <summary>Wall and process CPU seconds of one call.</summary>
+    private static (double Wall, double Cpu) Timed(Action step)
+    {
+        var cpu = Environment.CpuUsage.TotalTime;
+        var sw = Stopwatch.StartNew();
+        step();
+        sw.Stop();
+        return (sw.Elapsed.TotalSeconds, (Environment.CpuUsage.TotalTime - cpu).TotalSeconds);
+    }
+
+    /// <summary>Most untimed warm-up steps beyond <see cref="ThroughputOptions.Warmup"/> while the JIT is still busy.</summary>
+    internal const int MaxExtraWarmup = 40;
+
+    /// <summary>
+    /// Warm-up, then the timed steps (each in its own dispose scope). The warm-up runs at least
+    /// <see cref="ThroughputOptions.Warmup"/> steps and goes on (up to <see cref="MaxExtraWarmup"/> more, or 60 s) until
+    /// two steps in a row spent under 1 % of their wall time in the .NET JIT: tiered compilation recompiles hot methods
+    /// on a background thread for the first dozen or so steps, which on a 2-core machine takes a core from libtorch
+    /// (the 32-px model measured ~1 s of JIT in its first 20 steps, those steps up to 40 % slower). The steady state
+    /// is what a training run sees.
+    /// </summary>
+    private static PhaseRun RunSteps(ThroughputOptions o, Func<int, (double Wall, double Cpu)> step)
+    {
+        var run = new PhaseRun();
+        var warmupClock = Stopwatch.StartNew();
+        int quiet = 0, i = 0;
+        for (; i < o.Warmup + MaxExtraWarmup; i++)
         {
-            LiveTensorsAfterWarmup = liveWarm, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
-            RssAfterWarmupMb = rssWarm, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = trace.ToArray(),
+            if (i >= o.Warmup && (quiet >= 2 || warmupClock.Elapsed.TotalSeconds > 60)) break;
+            using var scope = NewDisposeScope();
+            var jit = JitInfo.GetCompilationTime();
+            var (wall, _) = step(i);
+            bool jitQuiet = (JitInfo.GetCompilationTime() - jit).TotalSeconds <= 0.01 * wall;
+            quiet = jitQuiet ? quiet + 1 : 0;
+        }
+        run.WarmupSteps = i;
+        run.LiveAfterWarmup = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        run.RssAfterWarmupMb = ProcStatusMb("VmRSS");
+        var jitStart = JitInfo.GetCompilationTime();
+        for (int k = 0; k < o.Steps; k++)
+        {
+            using var scope = NewDisposeScope();
+            var (wall, cpu) = step(i + k);
+            run.Times.Add(wall);
+            run.Cpus.Add(cpu);
+            if (IsTracePoint(k + 1, o.Steps)) run.RssTraceMb.Add(ProcStatusMb("VmRSS"));
+        }
+        run.JitSeconds = (JitInfo.GetCompilationTime() - jitStart).TotalSeconds;
+        return run;
+    }
+
+    private sealed class PhaseRun
+    {
+        public List<double> Times { get; } = [];
+        public List<double> Cpus { get; } = [];
+        public List<double> RssTraceMb { get; } = [];
+        public int WarmupSteps { get; set; }
+        public long LiveAfterWarmup { get; set; }
+        public double RssAfterWarmupMb { get; set; }
+        public double JitSeconds { get; set; }
+
+        public PhaseResult Summarise(int batch, double flopPerStep) => ThroughputBenchmark.Summarise(Times, Cpus, batch, flopPerStep) with
+        {
+            WarmupSteps = WarmupSteps,
+            LiveTensorsAfterWarmup = LiveAfterWarmup, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            RssAfterWarmupMb = RssAfterWarmupMb, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = RssTraceMb.ToArray(),
+            JitSecondsDuringSteps = JitSeconds,
         };
     }
 

@@ -50,6 +50,9 @@ public sealed class ThroughputBenchmarkTests
             Assert.True(p.GetProperty("best_img_per_s").GetDouble() >= p.GetProperty("median_img_per_s").GetDouble());
             Assert.Equal(p.GetProperty("live_tensors_after_warmup").GetInt64(), p.GetProperty("live_tensors_after_steps").GetInt64());
             Assert.Equal(2, p.GetProperty("rss_trace_mb").GetArrayLength());
+            int warm = p.GetProperty("warmup_steps").GetInt32();
+            Assert.InRange(warm, root.GetProperty("warmup").GetInt32(), root.GetProperty("warmup").GetInt32() + ThroughputBenchmark.MaxExtraWarmup);
+            Assert.True(p.GetProperty("jit_seconds_during_steps").GetDouble() >= 0);
         }
         Assert.True(double.IsFinite(root.GetProperty("train").GetProperty("last_loss").GetDouble()));
         Assert.Equal(JsonValueKind.Null, root.GetProperty("embed").GetProperty("last_loss").ValueKind);
