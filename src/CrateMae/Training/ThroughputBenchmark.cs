@@ -429,15 +429,22 @@ public static class ThroughputBenchmark
         try
         {
             foreach (var line in File.ReadLines("/proc/self/status"))
-            {
-                if (!line.StartsWith(field + ":", StringComparison.Ordinal)) continue;
-                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
-            }
+                if (StatusFieldMb(line, field) is { } mb) return mb;
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return 0;
+    }
+
+    /// <summary>
+    /// The value in MB of a /proc status line such as <c>VmRSS:\t  123456 kB</c>, or null for another field. The kernel
+    /// pads the number with spaces to 8 digits after the tab, so from 10 GB up no space is left.
+    /// </summary>
+    internal static double? StatusFieldMb(string line, string field)
+    {
+        if (!line.StartsWith(field + ":", StringComparison.Ordinal)) return null;
+        var parts = line[(field.Length + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
     }
 
     /// <summary>The 1-minute load average (NaN when unavailable).</summary>

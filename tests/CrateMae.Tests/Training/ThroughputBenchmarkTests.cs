@@ -72,6 +72,18 @@ public sealed class ThroughputBenchmarkTests
         Assert.True(DateTimeOffset.TryParse(host.GetProperty("timestamp").GetString(), out _));
     }
 
+    [Theory]
+    [InlineData("VmRSS:\t    1820 kB", 1820 / 1024.0)]
+    [InlineData("VmRSS:\t 1369088 kB", 1337.0)]
+    [InlineData("VmRSS:\t10240000 kB", 10000.0)]    // from 10 GB up the kernel leaves no space after the tab
+    [InlineData("VmHWM:\t  524288 kB", null)]
+    public void Given_a_proc_status_line_When_parsed_Then_the_field_is_read_in_MB_at_any_size(string line, double? expected)
+    {
+        var mb = ThroughputBenchmark.StatusFieldMb(line, "VmRSS");
+        if (expected is null) Assert.Null(mb);
+        else Assert.Equal(expected.Value, mb!.Value, 6);
+    }
+
     [Fact]
     public void Given_only_embedding_and_no_peak_When_benchmarked_Then_those_fields_are_null()
     {
