@@ -39,9 +39,6 @@ public abstract class ModuleBenchmarks
 
     protected abstract nn.Module<torch.Tensor, torch.Tensor> Module { get; }
 
-    /// <summary>Whether the model feeds this module a bf16 stream in bf16 (the encoder side; the decoder keeps float32).</summary>
-    protected virtual bool Bf16Stream => true;
-
     protected abstract void Build();
 
     [GlobalSetup]
@@ -53,9 +50,10 @@ public abstract class ModuleBenchmarks
         Build();
         foreach (var p in Module.parameters()) nn.init.uniform_(p, -0.05, 0.05);
         _dtype = MatmulPrecision.Parse(Precision);
-        // As inside the model: the fast path carries a bf16 activation stream, the reference path autocast's float32 one.
+        // As inside the model: the fast path carries a bf16 activation stream through every CRATE block (encoder and
+        // decoder), the reference path autocast's float32 one.
         using var x = torch.randn(Batch, Config.NumPatches + 1, Config.EmbedDim);
-        _x = (Path == Path.Fast && Bf16Stream && _dtype is { } dt ? x.to(dt) : x.clone()).requires_grad_(Backward);
+        _x = (Path == Path.Fast && _dtype is { } dt ? x.to(dt) : x.clone()).requires_grad_(Backward);
     }
 
     [GlobalCleanup]
@@ -111,5 +109,4 @@ public class DecoderBlockBenchmark : ModuleBenchmarks
     private CrateDecoderBlock? _m;
     protected override nn.Module<torch.Tensor, torch.Tensor> Module => _m!;
     protected override void Build() => _m = new CrateDecoderBlock(Config.DecoderEmbedDim, Config.DecoderNumHeads);
-    protected override bool Bf16Stream => false;
 }

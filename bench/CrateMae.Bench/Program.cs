@@ -6,8 +6,8 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 // Short in-process jobs by default (the work is native libtorch code, so BenchmarkDotNet's process isolation buys
 // little and its child-project build costs a minute per benchmark); pass BenchmarkDotNet options as usual, e.g.
 //   dotnet run -c Release --project bench/CrateMae.Bench -- --filter '*Mssa*'
-// See docs/performance.md. `-- ab-simd [options]` runs the in-process A/B of our AVX-512 kernels instead (AbSimd.cs).
-if (args.Length > 0 && args[0] == "ab-simd") return CrateMae.Bench.AbSimd.Run(args[1..]);
+// See docs/performance.md. `-- ab [options]` runs an in-process A/B of a fast-path choice instead (Ab.cs).
+if (args.Length > 0 && args[0] == "ab") return CrateMae.Bench.Ab.Run(args[1..]);
 var config = DefaultConfig.Instance
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(2).WithIterationCount(5).WithLaunchCount(1))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);

@@ -32,8 +32,8 @@ public sealed class CrateDecoderBlock : nn.Module<Tensor, Tensor>
             using var attendedRef = Attention.forward(mapped);
             return mapped.sub(attendedRef);                       // Z̃^{ℓ+1}  [B, N, D] (out of place: LN₂ saved `mapped`)
         }
-        using var normed = Attention.Norm.forward(mapped);
-        using var attended = Attention.Fn.ForwardMixed(normed);   // bf16 inside a bf16 scope: promoted by the subtraction
+        using var normed = LayerNormSimd.Apply(Attention.Norm, mapped);
+        using var attended = Attention.Fn.ForwardMixed(normed);   // the compute dtype (bf16 inside a bf16 scope)
         return mapped.sub(attended);
     }
 }

@@ -81,6 +81,22 @@ public static class Kernels
         return new Restore(() => _libtorchKernels = previous);
     }
 
+    [ThreadStatic] private static bool _float32DecoderStream;
+
+    /// <summary>True inside <see cref="UseFloat32DecoderStream"/>: the CRATE decoder runs on a float32 stream in a bf16 scope.</summary>
+    public static bool Float32DecoderStream => _float32DecoderStream;
+
+    /// <summary>
+    /// Runs the CRATE decoder on autocast's float32 stream (products still in bf16) instead of the bf16 stream on this
+    /// thread until disposed: the variant before the bf16 decoder stream, for in-process A/B runs and tests.
+    /// </summary>
+    public static IDisposable UseFloat32DecoderStream(bool float32 = true)
+    {
+        var previous = _float32DecoderStream;
+        _float32DecoderStream = float32;
+        return new Restore(() => _float32DecoderStream = previous);
+    }
+
     /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
     internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad)
     {

@@ -15,5 +15,7 @@ public sealed class LinearMap : nn.Module<Tensor, Tensor>
 
     public TorchSharp.Modules.Parameter Weight => weight;
 
-    public override Tensor forward(Tensor x) => MatmulPrecision.Linear(x, weight);
+    /// <summary>x·Wᵀ in the stream's dtype: float32 in, float32 out; bf16 (the CRATE stream in a bf16 scope) in, bf16 out.</summary>
+    public override Tensor forward(Tensor x) =>
+        x.dtype == ScalarType.Float32 ? MatmulPrecision.Linear(x, weight) : MatmulPrecision.LinearKeep(x, weight);
 }

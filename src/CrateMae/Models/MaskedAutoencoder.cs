@@ -183,11 +183,10 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         var tokens = InsertMaskTokens(kept, idsRestore);                                // [B, L, D]
         var h = ToStream(PrependCls(tokens, cls_token) + decoder_pos_embed);            // [B, N, D]
         var latent = RunEncoder(h);                                                     // [B, N, D]
-        // The decoder reads the latent directly: no decoder_embed, no second positional table (spec §2.7).
-        // The decoder keeps autocast's float32 stream: with a bf16 stream there, training at 224 px grew RSS by
-        // ~50 MB per step (docs/performance.md §3); the encoder's bf16 stream does not.
+        // The decoder reads the latent directly: no decoder_embed, no second positional table (spec §2.7). In a bf16
+        // scope it runs on the encoder's bf16 stream (see ToStream); the latent is returned in float32.
         var latent32 = MatmulPrecision.ToFloat32(latent);
-        return (latent32, Decode(latent32));
+        return (latent32, Decode(Kernels.Float32DecoderStream ? latent32 : latent));
     }
 
     /// <summary>He et al.'s MAE semantics (spec §3.8): visible-only encoder, decoder_embed, then mask tokens.</summary>
@@ -199,7 +198,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         var latent = MatmulPrecision.ToFloat32(RunEncoder(h));
         var y = MatmulPrecision.Linear(latent, decoder_embed.weight!, decoder_embed.bias); // [B, 1+L_keep, D_d]
         var full = PrependCls(InsertMaskTokens(y[.., 1..], idsRestore), y[.., ..1]) + decoder_pos_embed; // [B, N, D_d]
-        return (latent, Decode(full));
+        return (latent, Decode(Kernels.Float32DecoderStream ? full : ToStream(full)));
     }
 
     private Tensor RunEncoder(Tensor h)
@@ -212,18 +211,19 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     private Tensor Decode(Tensor h)
     {
         foreach (var blk in decoder_blocks) h = blk.forward(h);
-        h = decoder_norm.forward(h);
+        h = LayerNormSimd.Apply(decoder_norm, h);
         var pred = MatmulPrecision.Linear(h, decoder_pred.weight!, decoder_pred.bias);  // [B, N, P]
         return pred[.., 1..];                                                           // [B, L, P]
     }
 
     /// <summary>
-    /// The activation stream entering the CRATE encoder: inside a bf16 scope it is stored in bf16 through the encoder
-    /// blocks and the final norm (norms and the softmax still compute in float32 inside their kernels; the latent and
-    /// features leave in float32). Storing it in bf16 removes a cast before every product and halves the memory traffic
-    /// of the element-wise work, which dominates at D ≤ 768 once the products run on AMX. CRATE has no residual path
-    /// longer than half a block (ISTA restarts from a normalised input), so nothing accumulates in bf16.
-    /// The decoder, ViT blocks and the reference path (<see cref="Kernels.UseReference"/>) keep autocast's float32 stream.
+    /// The activation stream of CRATE blocks: inside a bf16 scope it is stored in bf16 through the encoder blocks, the
+    /// final norm, the decoder blocks and the decoder norm (norms and the softmax still compute in float32 inside their
+    /// kernels; the latent, features and predictions leave in float32). Storing it in bf16 removes a cast before and
+    /// after every product and halves the memory traffic of the element-wise work, which dominates at D ≤ 768 once the
+    /// products run on AMX. CRATE has no residual path longer than half a block (ISTA restarts from a normalised input,
+    /// the decoder's MSSA step subtracts from a fresh linear map), so nothing accumulates in bf16.
+    /// ViT blocks and the reference path (<see cref="Kernels.UseReference"/>) keep autocast's float32 stream.
     /// </summary>
     private Tensor ToStream(Tensor h) => Config.Kind == BlockKind.Crate && !Kernels.Reference ? MatmulPrecision.Cast(h) : h;
 

@@ -10,11 +10,11 @@ namespace CrateMae.Models;
 /// </summary>
 /// <remarks>
 /// <see cref="Linear"/> and <see cref="Matmul"/> always return float32 (the simple form, for callers that only need one
-/// product). <see cref="LinearKeep"/> keeps its result in the reduced dtype. Through the CRATE encoder the activation
-/// stream is stored in bf16 (<c>MaskedAutoencoder.ToStream</c>): LayerNorm reads and writes bf16 with float32
+/// product). <see cref="LinearKeep"/> keeps its result in the reduced dtype. Through the CRATE encoder and decoder the
+/// activation stream is stored in bf16 (<c>MaskedAutoencoder.ToStream</c>): LayerNorm reads and writes bf16 with float32
 /// statistics, the softmax loads bf16 scores and sums in float32, products accumulate in float32 and round once, and
-/// latents and features leave in float32; the decoder keeps a float32 stream. Weights are cast where they are used (a
-/// D×D cast is negligible next to the activations).
+/// latents, features and predictions leave in float32. Weights are cast where they are used (a D×D cast is negligible
+/// next to the activations).
 /// </remarks>
 public static class MatmulPrecision
 {

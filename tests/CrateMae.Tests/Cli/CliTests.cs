@@ -39,7 +39,7 @@ public sealed class CliTests : IDisposable
             using var doc = JsonDocument.Parse(r.Stdout);
             return doc.RootElement.GetProperty("host").GetProperty("allocator").GetString()!;
         }
-        Assert.Equal("jemalloc (dirty_decay_ms:-1,muzzy_decay_ms:-1)",
+        Assert.Equal("jemalloc (dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0)",
             Allocator(new() { ["LD_PRELOAD"] = null, ["MALLOC_CONF"] = null, ["CRATE_MAE_ALLOCATOR"] = null }));
         Assert.Equal("glibc", Allocator(new() { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" }));
     }
