@@ -41,12 +41,7 @@ public static class Kernels
     public static bool Reference => _reference;
 
     /// <summary>Runs the plain reference ops on this thread until disposed.</summary>
-    public static IDisposable UseReference(bool reference = true)
-    {
-        var previous = _reference;
-        _reference = reference;
-        return new Restore(() => _reference = previous);
-    }
+    public static IDisposable UseReference(bool reference = true) => Switch(reference, () => _reference, v => _reference = v);
 
     [ThreadStatic] private static AttentionKernel _attention;
     [ThreadStatic] private static IstaForm _ista;
@@ -74,12 +69,8 @@ public static class Kernels
     /// Runs libtorch's ops instead of our AVX-512 kernels on this thread until disposed (in-process A/B runs, tests);
     /// <c>CRATE_MAE_SIMD=0</c> does the same for the whole process.
     /// </summary>
-    public static IDisposable UseLibtorchKernels(bool libtorch = true)
-    {
-        var previous = _libtorchKernels;
-        _libtorchKernels = libtorch;
-        return new Restore(() => _libtorchKernels = previous);
-    }
+    public static IDisposable UseLibtorchKernels(bool libtorch = true) =>
+        Switch(libtorch, () => _libtorchKernels, v => _libtorchKernels = v);
 
     [ThreadStatic] private static bool _float32DecoderStream;
 
@@ -90,11 +81,15 @@ public static class Kernels
     /// Runs the CRATE decoder on autocast's float32 stream (products still in bf16) instead of the bf16 stream on this
     /// thread until disposed: the variant before the bf16 decoder stream, for in-process A/B runs and tests.
     /// </summary>
-    public static IDisposable UseFloat32DecoderStream(bool float32 = true)
+    public static IDisposable UseFloat32DecoderStream(bool float32 = true) =>
+        Switch(float32, () => _float32DecoderStream, v => _float32DecoderStream = v);
+
+    /// <summary>Sets a thread-static switch to <paramref name="value"/> until the result is disposed.</summary>
+    private static IDisposable Switch(bool value, Func<bool> get, Action<bool> set)
     {
-        var previous = _float32DecoderStream;
-        _float32DecoderStream = float32;
-        return new Restore(() => _float32DecoderStream = previous);
+        var previous = get();
+        set(value);
+        return new Restore(() => set(previous));
     }
 
     /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
