@@ -7,7 +7,15 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 // little and its child-project build costs a minute per benchmark); pass BenchmarkDotNet options as usual, e.g.
 //   dotnet run -c Release --project bench/CrateMae.Bench -- --filter '*Mssa*'
 // See docs/performance.md. `-- ab [options]` runs an in-process A/B of a fast-path choice instead (Ab.cs).
-if (args.Length > 0 && args[0] == "ab") return CrateMae.Bench.Ab.Run(args[1..]);
+if (args.Length > 0 && args[0] == "ab")
+{
+    try { return CrateMae.Bench.Ab.Run(args[1..]); }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine($"error: {e.Message}");
+        return 2;
+    }
+}
 var config = DefaultConfig.Instance
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(2).WithIterationCount(5).WithLaunchCount(1))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);
