@@ -53,12 +53,8 @@ public static class Kernels
     public static IstaForm Ista => _ista;
 
     /// <summary>Forces fast-path variants on this thread until disposed (benchmarks and tests).</summary>
-    public static IDisposable Use(AttentionKernel attention = AttentionKernel.Auto, IstaForm ista = IstaForm.Auto)
-    {
-        var (a, i) = (_attention, _ista);
-        (_attention, _ista) = (attention, ista);
-        return new Restore(() => (_attention, _ista) = (a, i));
-    }
+    public static IDisposable Use(AttentionKernel attention = AttentionKernel.Auto, IstaForm ista = IstaForm.Auto) =>
+        Switch((attention, ista), () => (_attention, _ista), v => (_attention, _ista) = v);
 
     [ThreadStatic] private static bool _libtorchKernels;
 
@@ -84,8 +80,8 @@ public static class Kernels
     public static IDisposable UseFloat32DecoderStream(bool float32 = true) =>
         Switch(float32, () => _float32DecoderStream, v => _float32DecoderStream = v);
 
-    /// <summary>Sets a thread-static switch to <paramref name="value"/> until the result is disposed.</summary>
-    private static IDisposable Switch(bool value, Func<bool> get, Action<bool> set)
+    /// <summary>Sets thread-static switches to <paramref name="value"/> until the result is disposed.</summary>
+    private static IDisposable Switch<T>(T value, Func<T> get, Action<T> set)
     {
         var previous = get();
         set(value);

@@ -15,7 +15,7 @@ namespace CrateMae.Models;
 ///   residual around ISTA), so at inference it need not be stored;</item>
 /// <item>max(x − t, 0) in place — ISTA's threshold and ReLU in one pass.</item>
 /// </list>
-/// With autograd, LN of a bf16 activation (the encoder's stream) and its backward (<see cref="LayerNormFunction"/>).
+/// With autograd, LN of a bf16 activation (the CRATE stream, encoder and decoder) and its backward (<see cref="LayerNormFunction"/>).
 /// Statistics are float32 and two-pass over the row held in L1 (mean, then Σ(x − mean)²); bf16 rows are widened on
 /// load and rounded to nearest-even on store, as in libtorch's mixed-type kernel.
 /// </summary>
@@ -69,7 +69,7 @@ internal static unsafe class LayerNormSimd
 
     /// <summary>
     /// Whether the differentiable kernel (<see cref="LayerNormFunction"/>) takes LN of <paramref name="x"/>: a bf16
-    /// activation (the encoder's stream) with autograd on — libtorch's mixed-type LN backward is the slow one.
+    /// activation (the CRATE stream) with autograd on — libtorch's mixed-type LN backward is the slow one.
     /// </summary>
     public static bool SupportsTraining(Tensor x, LayerNorm ln) =>
         is_grad_enabled() && x.dtype == ScalarType.BFloat16 && x.numel() >= MinTrainingElements && IsRowTensor(x) && Fits(ln, x);
