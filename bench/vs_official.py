@@ -9,16 +9,26 @@ neighbours move absolute numbers by ±20 % between minutes, but both sides of a 
     /usr/bin/python3 bench/vs_official.py --model crate-small --batch 8 --steps 8 --rounds 3
     /usr/bin/python3 bench/vs_official.py --model bench/cmp32.json --batch 64 --steps 20 --rounds 3 --json out.json
 
+--paired runs the three processes (official, fp32, bf16) side by side instead, each with --lockstep, and lets one step
+run at a time: every process's warm-up alone, then rounds of one timed step of each (the order reversed every round,
+a short pause after each step so that idle BLAS threads stop spinning). The speed-up is then the median [quartiles] of
+the per-step ratios official seconds / our seconds of the same round — steps seconds apart instead of whole runs
+minutes apart, which is what this VM's drift (2× within a minute, docs/performance.md §5) requires:
+
+    /usr/bin/python3 bench/vs_official.py --paired --model crate-small --batch 8 --steps 16
+
 Needs: a Release build (dotnet build -c Release), python3-torch and an optimised BLAS for it (libopenblas0-pthread;
 scripts/setup.sh installs both). The baseline runs with OPENBLAS_CORETYPE=SkylakeX (platform notes P5).
 """
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -51,23 +61,31 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precisions", default="fp32,bf16", help="comma list of crate-mae precisions")
-    ap.add_argument("--crate-mae", default=DEFAULT_CLI, help="the crate-mae executable")
+    ap.add_argument("--crate-mae", default=DEFAULT_CLI,
+                    help="the crate-mae executable, or a command line (e.g. 'dotnet path/crate-mae.dll')")
+    ap.add_argument("--paired", action="store_true", help="alternate single steps of all processes (see above)")
+    ap.add_argument("--gap", type=float, default=0.2, help="--paired: seconds of pause after each step (default 0.2)")
     ap.add_argument("--json", metavar="FILE", help="also write every run and the summary here")
     a = ap.parse_args()
     blas_check()
-    if not os.path.exists(a.crate_mae):
+    cli = [a.crate_mae] if os.path.exists(a.crate_mae) else shlex.split(a.crate_mae)
+    if not cli or not os.path.exists(cli[-1]):
         sys.exit(f"--crate-mae {a.crate_mae}: not found (dotnet build -c Release first)")
+    if a.rounds < 1 or a.steps < 1:
+        sys.exit("--rounds and --steps: expected integers ≥ 1")
     precisions = [p.strip() for p in a.precisions.split(",") if p.strip()]
     common = ["--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
     img = ["--img", str(a.img)] if a.img else []
     env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    if a.paired:
+        return paired(a, cli, precisions, common, img, env)
     runs = {"official": []}
     runs.update({p: [] for p in precisions})
     config_file = None
     try:
         for r in range(a.rounds):
             for p in precisions:
-                res = run_json([a.crate_mae, "bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json"] + common + img)
+                res = run_json(cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json"] + common + img)
                 runs[p].append(res)
                 if config_file is None:
                     cfg = dict(res["config"], img_size=res["img_size"])
@@ -102,6 +120,116 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"schema": "crate-mae/vs-official/1", "args": vars(a), "summary": summary, "runs": runs}, f, indent=1)
+
+
+class LockstepProcess:
+    """A benchmark process started with --lockstep: it announces each step on stderr and runs it on 'go'."""
+
+    def __init__(self, name, cmd, env):
+        self.name, self.cmd = name, cmd
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env, bufsize=1)
+        self.other_stderr = []
+        self.state = None
+
+    def _line(self, prefix):
+        while True:
+            line = self.p.stderr.readline()
+            if not line:
+                return None
+            if line.startswith(prefix):
+                return line[len(prefix):].split()
+            self.other_stderr.append(line)
+
+    def wait_ready(self):
+        """(phase, 'warmup'|'timed') of the next step, or None once the process has run all its steps."""
+        f = self._line("lockstep: ready ")
+        self.state = (f[0], f[1]) if f else None
+        return self.state
+
+    def step(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+        f = self._line("lockstep: done ")
+        if f is None:
+            self.fail("stopped during a step")
+        return float(f[1])
+
+    def fail(self, what):
+        self.p.kill()
+        sys.exit(f"{self.name} {what}: {' '.join(self.cmd)}\n{''.join(self.other_stderr[-20:]).strip()}")
+
+    def result(self):
+        out, err = self.p.communicate()
+        if self.p.returncode != 0:
+            self.other_stderr.append(err)
+            self.fail(f"failed ({self.p.returncode})")
+        return json.loads(out)
+
+
+def quartiles(xs):
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    return q[0], q[1], q[2]
+
+
+def paired(a, cli, precisions, common, img, env):
+    probe = run_json(cli + ["bench", "--model", a.model, "--batch", "1", "--steps", "1", "--warmup", "0", "--only", "embed",
+                            "--peak-size", "0", "--json"] + img)
+    fd, config_file = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(dict(probe["config"], img_size=probe["img_size"]), f)
+    procs = []
+    try:
+        procs.append(LockstepProcess("official", ["/usr/bin/python3", BASELINE, "--config", config_file, "--lockstep"] + common, env))
+        for p in precisions:
+            procs.append(LockstepProcess(p, cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json",
+                                                   "--lockstep"] + common + img, os.environ))
+        for pr in procs:                                  # all models built before the first step runs
+            if pr.wait_ready() is None:
+                pr.fail("ended before its first step")
+        times = {}
+        for phase in ("train", "embed"):
+            for pr in procs:                              # warm-ups one process at a time
+                while pr.state == (phase, "warmup"):
+                    pr.step()
+                    time.sleep(a.gap)
+                    pr.wait_ready()
+            t = times[phase] = {pr.name: [] for pr in procs}
+            k = 0
+            while all(pr.state == (phase, "timed") for pr in procs):
+                for pr in (procs if k % 2 == 0 else procs[::-1]):
+                    t[pr.name].append(pr.step())
+                    time.sleep(a.gap)
+                    pr.wait_ready()
+                k += 1
+            print(f"{phase}: {k} rounds", file=sys.stderr)
+        results = {pr.name: pr.result() for pr in procs}
+    finally:
+        os.remove(config_file)
+        for pr in procs:
+            if pr.p.poll() is None:
+                pr.p.kill()
+
+    summary = {}
+    print(f"\nmodel {probe['model']}, {probe['img_size']} px, batch {a.batch}, {a.threads} threads, paired steps "
+          f"(one step of each process per round); img/s median, speed-up = median [quartiles] of per-round ratios")
+    print(f"{'':10}{'phase':7}{'rounds':>7}{'official':>10}" + "".join(f"{p:>10}{'× official':>24}" for p in precisions))
+    for phase, t in times.items():
+        off = t["official"]
+        row = {"rounds": len(off), "official": {"median_img_per_s": a.batch / statistics.median(off), "step_seconds": off}}
+        line = f"{'':10}{phase:7}{len(off):>7}{a.batch / statistics.median(off):>10.2f}"
+        for p in precisions:
+            ratios = [o / x for o, x in zip(off, t[p])]
+            q1, med, q3 = quartiles(ratios)
+            row[p] = {"median_img_per_s": a.batch / statistics.median(t[p]), "step_seconds": t[p],
+                      "speedups": ratios, "speedup_median": med, "speedup_q1": q1, "speedup_q3": q3}
+            line += f"{a.batch / statistics.median(t[p]):>10.2f}" + f"{med:.2f}× [{q1:.2f}, {q3:.2f}]".rjust(24)
+        summary[phase] = row
+        print(line)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"schema": "crate-mae/vs-official/1", "mode": "paired", "args": vars(a), "summary": summary,
+                       "runs": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ namespace CrateMae.Bench;
 /// feature extraction.
 /// <code>dotnet run -c Release --project bench/CrateMae.Bench -- ab --variant simd --model bench/cmp32.json --batch 64 --pairs 60</code>
 /// Variants: <c>simd</c> (our AVX-512 kernels against libtorch's ops, <see cref="Kernels.UseLibtorchKernels"/>) and
-/// <c>decoder-stream</c> (the CRATE decoder on the bf16 stream against a float32 one, <see cref="Kernels.UseFloat32DecoderStream"/>).
+/// <c>decoder-stream</c> (the CRATE decoder on the bf16 stream against a float32 one, <see cref="Kernels.UseFloat32DecoderStream"/>),
+/// <c>attention-explicit</c> and <c>attention-sdpa</c> (the default attention form against one forced form, <see cref="Kernels.Use"/>).
 /// </summary>
 public static class Ab
 {
@@ -22,6 +23,8 @@ public static class Ab
     {
         ["simd"] = () => Kernels.UseLibtorchKernels(),
         ["decoder-stream"] = () => Kernels.UseFloat32DecoderStream(),
+        ["attention-explicit"] = () => Kernels.Use(AttentionKernel.Explicit),
+        ["attention-sdpa"] = () => Kernels.Use(AttentionKernel.Sdpa),
     };
 
     public static int Run(string[] args)

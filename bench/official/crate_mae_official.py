@@ -252,7 +252,17 @@ def check(fixtures):
         print(f"{case['name']}: loss, pred and latent equal the official fixtures (worst so far {worst:.1e})")
 
 
-def bench(config, batch, steps, warmup, threads, mask_ratio):
+def lockstep_gate(phase, timed):
+    """crate-mae bench --lockstep's protocol: announce the step on stderr, wait for 'go' on stdin."""
+    print(f"lockstep: ready {phase} {'timed' if timed else 'warmup'}", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(f"--lockstep: the input ended while the next {phase} step waited for 'go'")
+    if line.strip() != "go":
+        sys.exit(f"--lockstep: expected a line 'go' on the input before the next {phase} step, got {line.strip()!r}")
+
+
+def bench(config, batch, steps, warmup, threads, mask_ratio, lockstep=False):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MaskedAutoencoderCRATE(config)
@@ -274,13 +284,18 @@ def bench(config, batch, steps, warmup, threads, mask_ratio):
               "batch": batch, "steps": steps, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
     for name, fn in (("train", train_step), ("embed", embed_step)):
         model.train(name == "train")
-        for _ in range(warmup):
-            fn()
         times = []
-        for _ in range(steps):
+        for i in range(warmup + steps):
+            timed = i >= warmup
+            if lockstep:
+                lockstep_gate(name, timed)
             t = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t)
+            dt = time.perf_counter() - t
+            if lockstep:
+                print(f"lockstep: done {name} {dt!r}", file=sys.stderr, flush=True)
+            if timed:
+                times.append(dt)
         result[name] = {"step_seconds": times, "median_img_per_s": batch / statistics.median(times),
                         "best_img_per_s": batch / min(times)}
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -296,6 +311,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--mask-ratio", type=float, default=0.75)
+    ap.add_argument("--lockstep", action="store_true",
+                    help="gate every step on a line 'go' on stdin (as crate-mae bench --lockstep; bench/vs_official.py --paired)")
     a = ap.parse_args()
     if a.check:
         check(a.check)
@@ -305,7 +322,7 @@ def main():
     config = json.load(open(a.config)) if os.path.exists(a.config) else json.loads(a.config)
     if config.get("kind", "crate") != "crate" or config.get("semantics", "crate_mae") != "crate_mae":
         sys.exit("--config: the baseline implements CRATE blocks under CRATE-MAE code semantics only")
-    print(json.dumps(bench(config, a.batch, a.steps, a.warmup, a.threads, a.mask_ratio), indent=2))
+    print(json.dumps(bench(config, a.batch, a.steps, a.warmup, a.threads, a.mask_ratio, a.lockstep), indent=2))
 
 
 if __name__ == "__main__":

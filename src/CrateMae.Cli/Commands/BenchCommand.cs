@@ -55,6 +55,10 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Side of the square matmuls of the peak measurement (default 2048; 0 skips it).")]
         public int PeakSize { get; init; } = 2048;
 
+        [CommandOption("--lockstep")]
+        [Description("Before every step (warm-up and timed) print 'lockstep: ready PHASE warmup|timed' to stderr and wait for a line 'go' on stdin; after it print 'lockstep: done PHASE SECONDS'. For drivers that alternate the steps of several processes (bench/vs_official.py --paired).")]
+        public bool Lockstep { get; init; }
+
         public override ValidationResult Validate()
         {
             if (Only is not (null or "train" or "embed")) return ValidationResult.Error("--only: expected train or embed");
@@ -73,6 +77,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             Config = config, Batch = settings.Batch, Steps = settings.Steps, Warmup = settings.Warmup,
             Precision = settings.Precision, Threads = settings.Threads, Device = settings.Device, MaskRatio = settings.MaskRatio,
             Train = settings.Only is null or "train", Embed = settings.Only is null or "embed", PeakSize = settings.PeakSize,
+            Gate = settings.Lockstep ? new LineStepGate(Console.In, Console.Error) : null,
         }.Validate();
 
         ThroughputResult result;

@@ -88,14 +88,20 @@ public static class Kernels
         return new Restore(() => set(previous));
     }
 
-    /// <summary>The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd.</summary>
-    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad)
+    /// <summary>
+    /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd. <paramref name="tiedQkv"/>:
+    /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ScaledGram"/> and the row softmax);
+    /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one).
+    /// </summary>
+    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true)
     {
         if (Attention != AttentionKernel.Auto) return Attention;
-        // Measured (docs/performance.md): libtorch's CPU flash kernel beats bmm + softmax + bmm in fp32 at every
-        // size we train (N = 17 … 197), forward and backward; its bf16 backward is 3–5× slower than the explicit form,
-        // and with the AVX-512 row softmax the explicit form is also the faster bf16 forward (N = 65: +13 %).
-        if (dtype != ScalarType.BFloat16) return AttentionKernel.Sdpa;
+        // Measured (docs/performance.md §2, in-process A/B, one step of each in turn): with the AVX-512 row softmax the
+        // explicit form trains faster than libtorch's CPU flash kernel in fp32 too (+5 % at N = 65, +3 % at N = 50,
+        // +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three q/k/v gradients), while the flash
+        // kernel stays the better fp32 forward without autograd (+5.6 % at N = 197, equal at N = 65). In bf16 libtorch's
+        // flash backward is 3–5× slower than the explicit form, and the explicit forward is faster too (N = 65: +13 %).
+        if (dtype != ScalarType.BFloat16) return tiedQkv && grad && SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
         return grad || SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
     }
 

@@ -29,6 +29,8 @@ public sealed record ThroughputOptions
     /// <summary>Side of the square matrices of the peak measurement (0 skips it).</summary>
     public int PeakSize { get; init; } = 2048;
     public int Seed { get; init; }
+    /// <summary>Called around every step, warm-up and timed (<c>--lockstep</c>); null runs the steps back to back.</summary>
+    public IStepGate? Gate { get; init; }
 
     public ThroughputOptions Validate()
     {
@@ -255,7 +257,7 @@ public static class ThroughputBenchmark
         var images = randn(o.Batch, c.InChans, c.ImgSize, c.ImgSize, generator: imageGen).to(device);
         model.train();
         double loss = double.NaN;
-        var run = RunSteps(o, i =>
+        var run = RunSteps(o, "train", i =>
         {
             using var gen = new Generator(Pretrainer.StepSeed(o.Seed, i));
             var noise = rand(o.Batch, c.NumPatches, generator: gen).to(device);
@@ -274,7 +276,7 @@ public static class ThroughputBenchmark
         using (no_grad())
         using (MatmulPrecision.Use(precision))
         {
-            run = RunSteps(o, step => Timed(() =>
+            run = RunSteps(o, "embed", step => Timed(() =>
             {
                 var features = model.ForwardFeatures(images);
                 _ = features[0, 0, 0].item<float>();    // forces completion on asynchronous devices
@@ -305,17 +307,26 @@ public static class ThroughputBenchmark
     /// (the 32-px model measured ~1 s of JIT in its first 20 steps, those steps up to 40 % slower). The steady state
     /// is what a training run sees.
     /// </summary>
-    private static PhaseRun RunSteps(ThroughputOptions o, Func<int, (double Wall, double Cpu)> step)
+    private static PhaseRun RunSteps(ThroughputOptions o, string phase, Func<int, (double Wall, double Cpu)> step)
     {
+        (double Wall, double Cpu) Gated(int index, bool timed)
+        {
+            o.Gate?.Before(phase, timed);
+            var t = step(index);
+            o.Gate?.After(phase, timed, t.Wall);
+            return t;
+        }
+
         var run = new PhaseRun();
-        var warmupClock = Stopwatch.StartNew();
+        double warmupSeconds = 0;   // the steps' own time: with a gate, waiting for other processes does not count
         int quiet = 0, i = 0;
         for (; i < o.Warmup + MaxExtraWarmup; i++)
         {
-            if (i >= o.Warmup && (quiet >= 2 || warmupClock.Elapsed.TotalSeconds > 60)) break;
+            if (i >= o.Warmup && (quiet >= 2 || warmupSeconds > 60)) break;
             using var scope = NewDisposeScope();
             var jit = JitInfo.GetCompilationTime();
-            var (wall, _) = step(i);
+            var (wall, _) = Gated(i, timed: false);
+            warmupSeconds += wall;
             bool jitQuiet = (JitInfo.GetCompilationTime() - jit).TotalSeconds <= 0.01 * wall;
             quiet = jitQuiet ? quiet + 1 : 0;
         }
@@ -326,7 +337,7 @@ public static class ThroughputBenchmark
         for (int k = 0; k < o.Steps; k++)
         {
             using var scope = NewDisposeScope();
-            var (wall, cpu) = step(i + k);
+            var (wall, cpu) = Gated(i + k, timed: true);
             run.Times.Add(wall);
             run.Cpus.Add(cpu);
             if (IsTracePoint(k + 1, o.Steps)) run.RssTraceMb.Add(ProcStatusMb("VmRSS"));

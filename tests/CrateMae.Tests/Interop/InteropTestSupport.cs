@@ -129,7 +129,14 @@ internal static class InteropTestSupport
     }
 
     /// <summary>Runs a Python script with /usr/bin/python3 (OPENBLAS_CORETYPE=SkylakeX, one thread).</summary>
-    public static (int ExitCode, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> args, TimeSpan? timeout = null)
+    public static (int ExitCode, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> args, TimeSpan? timeout = null) =>
+        RunPythonProcess(["-", .. args], script, timeout);
+
+    /// <summary>Runs a script file with /usr/bin/python3, <paramref name="stdin"/> as its standard input.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunPythonFile(string path, IEnumerable<string> args, string stdin,
+        TimeSpan? timeout = null) => RunPythonProcess([path, .. args], stdin, timeout);
+
+    private static (int ExitCode, string Stdout, string Stderr) RunPythonProcess(IEnumerable<string> args, string stdin, TimeSpan? timeout)
     {
         var psi = new ProcessStartInfo(PythonPath)
         {
@@ -138,14 +145,13 @@ internal static class InteropTestSupport
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add("-");
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
         psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start python");
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(script);
+        p.StandardInput.Write(stdin);
         p.StandardInput.Close();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(3)))
         {

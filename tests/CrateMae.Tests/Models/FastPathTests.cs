@@ -125,6 +125,22 @@ public sealed class FastPathTests
         }
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32, true, true, AttentionKernel.Explicit)]    // MSSA training: no q/k/v gradient sum, row softmax
+    [InlineData(ScalarType.Float32, false, true, AttentionKernel.Sdpa)]       // MSSA inference: the flash kernel
+    [InlineData(ScalarType.Float32, true, false, AttentionKernel.Sdpa)]       // ViT: separate q, k, v, plain explicit form
+    [InlineData(ScalarType.BFloat16, true, true, AttentionKernel.Explicit)]
+    [InlineData(ScalarType.BFloat16, false, true, AttentionKernel.Explicit)]
+    public void Given_a_dtype_and_autograd_When_the_attention_kernel_is_chosen_Then_it_is_the_measured_faster_one(
+        ScalarType dtype, bool grad, bool tiedQkv, AttentionKernel expected)
+    {
+        if (!SimdTensor.Enabled) return;   // without AVX-512 (or with CRATE_MAE_SIMD=0) the rule is the one checked below
+        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv));
+        using (Kernels.UseLibtorchKernels())
+            Assert.Equal(dtype == ScalarType.Float32 || !grad ? AttentionKernel.Sdpa : AttentionKernel.Explicit,
+                Kernels.ResolveAttention(dtype, grad, tiedQkv));
+    }
+
     [Fact]
     public void Given_the_torchsharp_baddbmm_binding_When_called_through_Kernels_Then_it_computes_beta_input_plus_alpha_product()
     {

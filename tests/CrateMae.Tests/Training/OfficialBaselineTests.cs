@@ -14,7 +14,8 @@ namespace CrateMae.Tests.Training;
 [Collection(Interop.InteropCollection.Name)]
 public sealed class OfficialBaselineTests(ITestOutputHelper output)
 {
-    private static string Script => File.ReadAllText(Path.Combine(Fixtures.RepoRoot, "bench", "official", "crate_mae_official.py"));
+    private static string ScriptPath => Path.Combine(Fixtures.RepoRoot, "bench", "official", "crate_mae_official.py");
+    private static string Script => File.ReadAllText(ScriptPath);
 
     private bool TorchMissing()
     {
@@ -49,6 +50,70 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
             Assert.Equal(2, p.GetProperty("step_seconds").GetArrayLength());
             Assert.True(p.GetProperty("median_img_per_s").GetDouble() > 0);
         }
+    }
+
+    private const string TinyConfig =
+        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
+
+    [Fact]
+    public void Given_lockstep_When_the_baseline_gets_one_go_per_step_Then_it_announces_each_step_and_reports_its_time()
+    {
+        if (TorchMissing()) return;
+        // One 'go' per step: 2 phases × (1 warm-up + 2 timed).
+        var (code, stdout, stderr) = RunPythonFile(ScriptPath,
+            ["--config", TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"],
+            string.Concat(Enumerable.Repeat("go\n", 6)));
+        Assert.True(code == 0, stderr);
+        var lines = stderr.Split('\n').Where(l => l.StartsWith("lockstep: ")).ToList();
+        var expected = new List<string>();
+        foreach (var phase in new[] { "train", "embed" })
+            foreach (var kind in new[] { "warmup", "timed", "timed" })
+                expected.AddRange([$"lockstep: ready {phase} {kind}", $"lockstep: done {phase}"]);
+        Assert.Equal(expected, lines.Select(l => l.StartsWith("lockstep: done") ? string.Join(' ', l.Split(' ')[..3]) : l));
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(2, doc.RootElement.GetProperty("train").GetProperty("step_seconds").GetArrayLength());
+    }
+
+    [Fact]
+    public void Given_lockstep_When_the_input_ends_early_Then_the_baseline_stops_naming_the_option()
+    {
+        if (TorchMissing()) return;
+        var (code, _, stderr) = RunPythonFile(ScriptPath,
+            ["--config", TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"], "go\n");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--lockstep: the input ended while the next train step waited for 'go'", stderr);
+    }
+
+    [Fact]
+    public void Given_paired_mode_When_the_driver_alternates_crate_mae_and_the_baseline_Then_every_round_has_a_ratio_per_precision()
+    {
+        if (TorchMissing()) return;
+        using var dir = NewTempFolder();
+        var json = Path.Combine(dir.Path, "paired.json");
+        var (code, stdout, stderr) = RunPythonFile(Path.Combine(Fixtures.RepoRoot, "bench", "vs_official.py"),
+            ["--paired", "--model", TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1", "--gap", "0",
+             "--crate-mae", $"dotnet {CliRunner.Dll}", "--json", json], "", TimeSpan.FromMinutes(5));
+        Assert.True(code == 0, stderr + stdout);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal("paired", doc.RootElement.GetProperty("mode").GetString());
+        foreach (var phase in new[] { "train", "embed" })
+        {
+            var row = doc.RootElement.GetProperty("summary").GetProperty(phase);
+            Assert.Equal(3, row.GetProperty("rounds").GetInt32());
+            foreach (var precision in new[] { "fp32", "bf16" })
+            {
+                var p = row.GetProperty(precision);
+                Assert.Equal(3, p.GetProperty("speedups").GetArrayLength());
+                var official = row.GetProperty("official").GetProperty("step_seconds").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                var ours = p.GetProperty("step_seconds").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                var ratios = p.GetProperty("speedups").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                for (int i = 0; i < 3; i++) Assert.Equal(official[i] / ours[i], ratios[i], 9);
+                Assert.InRange(p.GetProperty("speedup_median").GetDouble(), p.GetProperty("speedup_q1").GetDouble(), p.GetProperty("speedup_q3").GetDouble());
+            }
+        }
+        var runs = doc.RootElement.GetProperty("runs");
+        Assert.Equal(3, runs.GetProperty("bf16").GetProperty("train").GetProperty("steps").GetInt32());
+        Assert.Equal("bf16", runs.GetProperty("bf16").GetProperty("precision").GetString());
     }
 
     [Fact]

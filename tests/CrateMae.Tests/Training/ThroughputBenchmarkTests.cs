@@ -97,6 +97,55 @@ public sealed class ThroughputBenchmarkTests
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("embed").GetProperty("mfu_median").ValueKind);
     }
 
+    private sealed class RecordingGate : IStepGate
+    {
+        public List<string> Events { get; } = [];
+        public void Before(string phase, bool timed) => Events.Add($"before {phase} {(timed ? "timed" : "warmup")}");
+        public void After(string phase, bool timed, double seconds)
+        {
+            Assert.True(seconds > 0);
+            Events.Add($"after {phase} {(timed ? "timed" : "warmup")}");
+        }
+    }
+
+    [Fact]
+    public void Given_a_step_gate_When_benchmarked_Then_it_is_asked_before_and_told_after_every_warmup_and_timed_step_in_order()
+    {
+        var gate = new RecordingGate();
+        var result = ThroughputBenchmark.Run(new ThroughputOptions
+        {
+            Config = Tiny, Batch = 1, Steps = 3, Warmup = 1, Threads = 1, PeakSize = 0, Gate = gate,
+        });
+        var expected = new List<string>();
+        foreach (var (phase, r) in new[] { ("train", result.Train!), ("embed", result.Embed!) })
+        {
+            for (int i = 0; i < r.WarmupSteps; i++) expected.AddRange([$"before {phase} warmup", $"after {phase} warmup"]);
+            for (int i = 0; i < r.Steps; i++) expected.AddRange([$"before {phase} timed", $"after {phase} timed"]);
+        }
+        Assert.Equal(expected, gate.Events);
+        Assert.Equal(3, result.Train!.Steps);
+    }
+
+    [Fact]
+    public void Given_the_lockstep_line_protocol_When_a_step_is_gated_Then_it_announces_waits_for_go_and_reports_the_time()
+    {
+        var output = new StringWriter();
+        var gate = new LineStepGate(new StringReader("go\n"), output);
+        gate.Before("train", timed: false);
+        gate.After("train", timed: false, 0.25);
+        Assert.Equal($"lockstep: ready train warmup{Environment.NewLine}lockstep: done train 0.25{Environment.NewLine}", output.ToString());
+    }
+
+    [Theory]
+    [InlineData("", "the input ended while the next embed step waited for 'go'")]
+    [InlineData("stop\n", "expected a line 'go' on the input before the next embed step, got 'stop'")]
+    public void Given_the_lockstep_protocol_When_the_input_is_not_go_Then_the_run_stops_naming_the_option(string input, string message)
+    {
+        var gate = new LineStepGate(new StringReader(input), TextWriter.Null);
+        var e = Assert.Throws<InvalidOperationException>(() => gate.Before("embed", timed: true));
+        Assert.Equal($"--lockstep: {message}", e.Message);
+    }
+
     [Fact]
     public void Given_the_32px_comparison_model_When_counting_FLOPs_Then_the_documented_formula_holds()
     {
