@@ -89,11 +89,18 @@ public static class Kernels
     }
 
     /// <summary>
+    /// Longest sequence for which fp32 training takes the explicit attention. At N = 197 (224 px, patch 16) it was only
+    /// 2.3 % faster and kept 400 MB more for the backward (crate-small, batch 8: RSS 1,631 MB against 1,229 MB): the
+    /// float32 [B·K, N, N] probabilities of every block, which the flash kernel recomputes instead.
+    /// </summary>
+    internal const long MaxExplicitFloat32Tokens = 128;
+
+    /// <summary>
     /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd. <paramref name="tiedQkv"/>:
     /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ScaledGram"/> and the row softmax);
     /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one).
     /// </summary>
-    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true)
+    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true, long tokens = 0)
     {
         if (Attention != AttentionKernel.Auto) return Attention;
         // Measured (docs/performance.md §2, in-process A/B, one step of each in turn): with the AVX-512 row softmax the
@@ -101,7 +108,9 @@ public static class Kernels
         // +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three q/k/v gradients), while the flash
         // kernel stays the better fp32 forward without autograd (+5.6 % at N = 197, equal at N = 65). In bf16 libtorch's
         // flash backward is 3–5× slower than the explicit form, and the explicit forward is faster too (N = 65: +13 %).
-        if (dtype != ScalarType.BFloat16) return tiedQkv && grad && SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
+        // Longer fp32 sequences keep the flash kernel, whose memory grows as N rather than N² (MaxExplicitFloat32Tokens).
+        if (dtype != ScalarType.BFloat16)
+            return tiedQkv && grad && SimdTensor.Enabled && tokens <= MaxExplicitFloat32Tokens ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
         return grad || SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
     }
 

@@ -135,7 +135,10 @@ public sealed class FastPathTests
         ScalarType dtype, bool grad, bool tiedQkv, AttentionKernel expected)
     {
         if (!SimdTensor.Enabled) return;   // without AVX-512 (or with CRATE_MAE_SIMD=0) the rule is the one checked below
-        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv));
+        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65));
+        // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
+        if (dtype == ScalarType.Float32)
+            Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: Kernels.MaxExplicitFloat32Tokens + 1));
         using (Kernels.UseLibtorchKernels())
             Assert.Equal(dtype == ScalarType.Float32 || !grad ? AttentionKernel.Sdpa : AttentionKernel.Explicit,
                 Kernels.ResolveAttention(dtype, grad, tiedQkv));

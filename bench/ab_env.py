@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""A/B of process-level settings: two `crate-mae bench --lockstep` processes that differ only in environment variables.
+
+Settings that are fixed when a process starts (OpenMP wait policy and spin count, allocator, MALLOC_CONF, thread
+counts) cannot be switched inside one process like the kernels of `bench/CrateMae.Bench -- ab`. This runs both
+processes side by side and lets one step run at a time: each process's warm-up alone, then rounds of one timed step of
+A and one of B (the order reversed every round, a short pause after each step), and reports the median [quartiles] of
+the per-round ratios time A / time B, for training and feature extraction.
+
+    /usr/bin/python3 bench/ab_env.py --a OMP_WAIT_POLICY=PASSIVE --b OMP_WAIT_POLICY=ACTIVE --model crate-small --batch 8 --steps 20 --precision bf16
+
+Both processes get the CLI's own settings unless the variable is given (an empty value, NAME=, removes it for that
+side). Needs a Release build (dotnet build -c Release).
+"""
+import argparse
+import os
+import shlex
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vs_official import DEFAULT_CLI, LockstepProcess, quartiles  # noqa: E402
+
+
+def parse_env(items, flag):
+    env = {}
+    for item in items:
+        if "=" not in item:
+            sys.exit(f"{flag} {item}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        env[k] = v
+    return env
+
+
+def side_env(changes):
+    env = dict(os.environ)
+    for k, v in changes.items():
+        if v == "":
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", action="append", default=[], metavar="NAME=VALUE", help="environment of side A (repeatable)")
+    ap.add_argument("--b", action="append", default=[], metavar="NAME=VALUE", help="environment of side B (repeatable)")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--only", choices=["train", "embed"])
+    ap.add_argument("--gap", type=float, default=0.2)
+    ap.add_argument("--crate-mae", default=DEFAULT_CLI)
+    a = ap.parse_args()
+    if a.steps < 1:
+        sys.exit("--steps: expected an integer ≥ 1")
+    cli = [a.crate_mae] if os.path.exists(a.crate_mae) else shlex.split(a.crate_mae)
+    if not cli or not os.path.exists(cli[-1]):
+        sys.exit(f"--crate-mae {a.crate_mae}: not found (dotnet build -c Release first)")
+    ea, eb = parse_env(a.a, "--a"), parse_env(a.b, "--b")
+    cmd = cli + ["bench", "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
+                 "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]
+    if a.only:
+        cmd += ["--only", a.only]
+    procs = [LockstepProcess("A", cmd, side_env(ea)), LockstepProcess("B", cmd, side_env(eb))]
+    try:
+        for pr in procs:
+            if pr.wait_ready() is None:
+                pr.fail("ended before its first step")
+        phases = [a.only] if a.only else ["train", "embed"]
+        times = {}
+        for phase in phases:
+            for pr in procs:
+                while pr.state == (phase, "warmup"):
+                    pr.step()
+                    time.sleep(a.gap)
+                    pr.wait_ready()
+            t = times[phase] = {"A": [], "B": []}
+            k = 0
+            while all(pr.state == (phase, "timed") for pr in procs):
+                for pr in (procs if k % 2 == 0 else procs[::-1]):
+                    t[pr.name].append(pr.step())
+                    time.sleep(a.gap)
+                    pr.wait_ready()
+                k += 1
+        for pr in procs:
+            pr.result()
+    finally:
+        for pr in procs:
+            if pr.p.poll() is None:
+                pr.p.kill()
+    print(f"A: {' '.join(a.a) or '(CLI defaults)'}\nB: {' '.join(a.b) or '(CLI defaults)'}")
+    for phase, t in times.items():
+        ratios = [x / y for x, y in zip(t["A"], t["B"])]
+        q1, med, q3 = quartiles(ratios)
+        print(f"{phase}: A {a.batch / statistics.median(t['A']):.2f} img/s, B {a.batch / statistics.median(t['B']):.2f} img/s; "
+              f"time A / time B median {med:.3f} [quartiles {q1:.3f}, {q3:.3f}] over {len(ratios)} rounds (> 1: B faster)")
+
+
+if __name__ == "__main__":
+    main()
