@@ -17,10 +17,9 @@ import os
 import shlex
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_official import DEFAULT_CLI, LockstepProcess, quartiles  # noqa: E402
+from vs_official import DEFAULT_CLI, LockstepProcess, quartiles, run_lockstep  # noqa: E402
 
 
 def parse_env(items, flag):
@@ -69,25 +68,7 @@ def main():
         cmd += ["--only", a.only]
     procs = [LockstepProcess("A", cmd, side_env(ea)), LockstepProcess("B", cmd, side_env(eb))]
     try:
-        for pr in procs:
-            if pr.wait_ready() is None:
-                pr.fail("ended before its first step")
-        phases = [a.only] if a.only else ["train", "embed"]
-        times = {}
-        for phase in phases:
-            for pr in procs:
-                while pr.state == (phase, "warmup"):
-                    pr.step()
-                    time.sleep(a.gap)
-                    pr.wait_ready()
-            t = times[phase] = {"A": [], "B": []}
-            k = 0
-            while all(pr.state == (phase, "timed") for pr in procs):
-                for pr in (procs if k % 2 == 0 else procs[::-1]):
-                    t[pr.name].append(pr.step())
-                    time.sleep(a.gap)
-                    pr.wait_ready()
-                k += 1
+        times = run_lockstep(procs, [a.only] if a.only else ["train", "embed"], a.gap)
         for pr in procs:
             pr.result()
     finally:

@@ -167,6 +167,31 @@ class LockstepProcess:
         return json.loads(out)
 
 
+def run_lockstep(procs, phases, gap):
+    """Drives LockstepProcesses: every process's warm-up alone, then rounds of one timed step of each (the order
+    reversed every round, `gap` seconds of pause after each step), phase by phase. Returns {phase: {name: [seconds]}}."""
+    for pr in procs:                                  # all models built before the first step runs
+        if pr.wait_ready() is None:
+            pr.fail("ended before its first step")
+    times = {}
+    for phase in phases:
+        for pr in procs:                              # warm-ups one process at a time
+            while pr.state == (phase, "warmup"):
+                pr.step()
+                time.sleep(gap)
+                pr.wait_ready()
+        t = times[phase] = {pr.name: [] for pr in procs}
+        k = 0
+        while all(pr.state == (phase, "timed") for pr in procs):
+            for pr in (procs if k % 2 == 0 else procs[::-1]):
+                t[pr.name].append(pr.step())
+                time.sleep(gap)
+                pr.wait_ready()
+            k += 1
+        print(f"{phase}: {k} rounds", file=sys.stderr)
+    return times
+
+
 def quartiles(xs):
     q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
     return q[0], q[1], q[2]
@@ -184,25 +209,7 @@ def paired(a, cli, precisions, common, img, env):
         for p in precisions:
             procs.append(LockstepProcess(p, cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json",
                                                    "--lockstep"] + common + img, os.environ))
-        for pr in procs:                                  # all models built before the first step runs
-            if pr.wait_ready() is None:
-                pr.fail("ended before its first step")
-        times = {}
-        for phase in ("train", "embed"):
-            for pr in procs:                              # warm-ups one process at a time
-                while pr.state == (phase, "warmup"):
-                    pr.step()
-                    time.sleep(a.gap)
-                    pr.wait_ready()
-            t = times[phase] = {pr.name: [] for pr in procs}
-            k = 0
-            while all(pr.state == (phase, "timed") for pr in procs):
-                for pr in (procs if k % 2 == 0 else procs[::-1]):
-                    t[pr.name].append(pr.step())
-                    time.sleep(a.gap)
-                    pr.wait_ready()
-                k += 1
-            print(f"{phase}: {k} rounds", file=sys.stderr)
+        times = run_lockstep(procs, ("train", "embed"), a.gap)
         results = {pr.name: pr.result() for pr in procs}
     finally:
         os.remove(config_file)

@@ -168,6 +168,10 @@ public static class ThroughputBenchmark
         var device = DeviceChoice.Parse(options.Device);
         var precision = MatmulPrecision.Parse(options.Precision);
         double loadBefore = LoadAverage();
+        // The end count is taken after a full collection; so is this one, or tensors that earlier code on this thread
+        // dropped without disposing would be finalised in between and make the counts differ.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         long liveStart = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         double rssStart = ProcStatusMb("VmRSS");
 
