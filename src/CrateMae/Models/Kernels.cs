@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CrateMae.Models;
@@ -98,11 +99,14 @@ public static class Kernels
     /// <summary>
     /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd. <paramref name="tiedQkv"/>:
     /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ScaledGram"/> and the row softmax);
-    /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one).
+    /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one). Off the CPU (CUDA) the fused
+    /// kernel is always chosen: the measurements below are CPU ones, and our row kernels run only on the CPU.
     /// </summary>
-    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true, long tokens = 0)
+    internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true, long tokens = 0,
+        DeviceType device = DeviceType.CPU)
     {
         if (Attention != AttentionKernel.Auto) return Attention;
+        if (device != DeviceType.CPU) return AttentionKernel.Sdpa;
         // Measured (docs/performance.md §2, in-process A/B, one step of each in turn): with the AVX-512 row softmax the
         // explicit form trains faster than libtorch's CPU flash kernel in fp32 too (+5 % at N = 65, +3 % at N = 50,
         // +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three q/k/v gradients), while the flash

@@ -50,7 +50,7 @@ public sealed class VitAttention : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = QueryKeyValue(x);
-        if (!Kernels.Reference && Kernels.ResolveAttention(MatmulPrecision.ComputeType, is_grad_enabled(), tiedQkv: false) == AttentionKernel.Sdpa)
+        if (!Kernels.Reference && Kernels.ResolveAttention(MatmulPrecision.ComputeType, is_grad_enabled(), tiedQkv: false, device: q.device_type) == AttentionKernel.Sdpa)
         {
             // Fast path: the fused kernel reads the strided q, k, v views of the qkv output (default scale 1/√d_h).
             var (qr, kr, vr) = (MatmulPrecision.Cast(q), MatmulPrecision.Cast(k), MatmulPrecision.Cast(v));

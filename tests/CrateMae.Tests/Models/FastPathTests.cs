@@ -134,6 +134,8 @@ public sealed class FastPathTests
     public void Given_a_dtype_and_autograd_When_the_attention_kernel_is_chosen_Then_it_is_the_measured_faster_one(
         ScalarType dtype, bool grad, bool tiedQkv, AttentionKernel expected)
     {
+        // Off the CPU the fused kernel is always the choice (our row kernels are CPU-only).
+        Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA));
         if (!SimdTensor.Enabled) return;   // without AVX-512 (or with CRATE_MAE_SIMD=0) the rule is the one checked below
         Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65));
         // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
