@@ -305,7 +305,7 @@ public static class ThroughputBenchmark
 
     /// <summary>
     /// Warm-up, then the timed steps (each in its own dispose scope). The warm-up runs at least
-    /// <see cref="ThroughputOptions.Warmup"/> steps and goes on (up to <see cref="MaxExtraWarmup"/> more, or 60 s) until
+    /// <see cref="ThroughputOptions.Warmup"/> steps and goes on (up to <see cref="MaxExtraWarmup"/> more, or 60 s of warm-up steps) until
     /// two steps in a row spent under 1 % of their wall time in the .NET JIT: tiered compilation recompiles hot methods
     /// on a background thread for the first dozen or so steps, which on a 2-core machine takes a core from libtorch
     /// (the 32-px model measured ~1 s of JIT in its first 20 steps, those steps up to 40 % slower). The steady state
