@@ -14,12 +14,11 @@ side). Needs a Release build (dotnet build -c Release).
 """
 import argparse
 import os
-import shlex
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_official import DEFAULT_CLI, LockstepProcess, quartiles, run_lockstep  # noqa: E402
+from vs_official import DEFAULT_CLI, LockstepProcess, crate_mae_command, quartiles, run_lockstep  # noqa: E402
 
 
 def parse_env(items, flag):
@@ -58,9 +57,7 @@ def main():
     a = ap.parse_args()
     if a.steps < 1:
         sys.exit("--steps: expected an integer ≥ 1")
-    cli = [a.crate_mae] if os.path.exists(a.crate_mae) else shlex.split(a.crate_mae)
-    if not cli or not os.path.exists(cli[-1]):
-        sys.exit(f"--crate-mae {a.crate_mae}: not found (dotnet build -c Release first)")
+    cli = crate_mae_command(a.crate_mae)
     ea, eb = parse_env(a.a, "--a"), parse_env(a.b, "--b")
     cmd = cli + ["bench", "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
                  "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]

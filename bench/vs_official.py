@@ -43,6 +43,22 @@ def run_json(cmd, env=None):
     return json.loads(p.stdout)
 
 
+def crate_mae_command(value):
+    """--crate-mae: an executable path, or a command line such as 'dotnet path/crate-mae.dll'."""
+    cli = [value] if os.path.exists(value) else shlex.split(value)
+    if not cli or not os.path.exists(cli[-1]):
+        sys.exit(f"--crate-mae {value}: not found (dotnet build -c Release first)")
+    return cli
+
+
+def write_config(bench_result):
+    """The model config of a crate-mae bench JSON result (with its image size) in a temporary file, for the baseline."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(dict(bench_result["config"], img_size=bench_result["img_size"]), f)
+    return path
+
+
 def blas_check():
     """Debian's torch falls back to the reference BLAS (~4 GFLOP/s) unless OpenBLAS is installed."""
     alt = "/etc/alternatives/libblas.so.3-x86_64-linux-gnu"
@@ -68,9 +84,7 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="also write every run and the summary here")
     a = ap.parse_args()
     blas_check()
-    cli = [a.crate_mae] if os.path.exists(a.crate_mae) else shlex.split(a.crate_mae)
-    if not cli or not os.path.exists(cli[-1]):
-        sys.exit(f"--crate-mae {a.crate_mae}: not found (dotnet build -c Release first)")
+    cli = crate_mae_command(a.crate_mae)
     if a.rounds < 1 or a.steps < 1:
         sys.exit("--rounds and --steps: expected integers ≥ 1")
     precisions = [p.strip() for p in a.precisions.split(",") if p.strip()]
@@ -88,10 +102,7 @@ def main():
                 res = run_json(cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json"] + common + img)
                 runs[p].append(res)
                 if config_file is None:
-                    cfg = dict(res["config"], img_size=res["img_size"])
-                    fd, config_file = tempfile.mkstemp(suffix=".json")
-                    with os.fdopen(fd, "w") as f:
-                        json.dump(cfg, f)
+                    config_file = write_config(res)
                 if p == precisions[0]:
                     runs["official"].append(run_json(["/usr/bin/python3", BASELINE, "--config", config_file] + common, env))
             print(f"round {r + 1}/{a.rounds}: " + ", ".join(
@@ -200,9 +211,7 @@ def quartiles(xs):
 def paired(a, cli, precisions, common, img, env):
     probe = run_json(cli + ["bench", "--model", a.model, "--batch", "1", "--steps", "1", "--warmup", "0", "--only", "embed",
                             "--peak-size", "0", "--json"] + img)
-    fd, config_file = tempfile.mkstemp(suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(dict(probe["config"], img_size=probe["img_size"]), f)
+    config_file = write_config(probe)
     procs = []
     try:
         procs.append(LockstepProcess("official", ["/usr/bin/python3", BASELINE, "--config", config_file, "--lockstep"] + common, env))
