@@ -13,9 +13,10 @@ namespace CrateMae.Bench;
 /// img/s and the median and quartiles of the per-pair speed-ups (time off / time on), for training steps and for
 /// feature extraction.
 /// <code>dotnet run -c Release --project bench/CrateMae.Bench -- ab --variant simd --model bench/cmp32.json --batch 64 --pairs 60</code>
-/// Variants: <c>simd</c> (our AVX-512 kernels against libtorch's ops, <see cref="Kernels.UseLibtorchKernels"/>) and
+/// Variants: <c>simd</c> (our AVX-512 kernels against libtorch's ops, <see cref="Kernels.UseLibtorchKernels"/>),
 /// <c>decoder-stream</c> (the CRATE decoder on the bf16 stream against a float32 one, <see cref="Kernels.UseFloat32DecoderStream"/>),
-/// <c>attention-explicit</c> and <c>attention-sdpa</c> (the default attention form against one forced form, <see cref="Kernels.Use"/>).
+/// <c>attention-explicit</c> and <c>attention-sdpa</c> (the default attention form against one forced form, <see cref="Kernels.Use"/>), and
+/// <c>patch-embed-conv</c> (the patch embedding as one GEMM against the strided convolution, <see cref="Kernels.UseConvPatchEmbed"/>).
 /// </summary>
 public static class Ab
 {
@@ -25,6 +26,7 @@ public static class Ab
         ["decoder-stream"] = () => Kernels.UseFloat32DecoderStream(),
         ["attention-explicit"] = () => Kernels.Use(AttentionKernel.Explicit),
         ["attention-sdpa"] = () => Kernels.Use(AttentionKernel.Sdpa),
+        ["patch-embed-conv"] = () => Kernels.UseConvPatchEmbed(),
     };
 
     public static int Run(string[] args)

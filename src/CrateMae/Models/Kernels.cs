@@ -81,6 +81,18 @@ public static class Kernels
     public static IDisposable UseFloat32DecoderStream(bool float32 = true) =>
         Switch(float32, () => _float32DecoderStream, v => _float32DecoderStream = v);
 
+    [ThreadStatic] private static bool _convPatchEmbed;
+
+    /// <summary>True inside <see cref="UseConvPatchEmbed"/>: the fast path embeds patches with the strided convolution.</summary>
+    public static bool ConvPatchEmbed => _convPatchEmbed;
+
+    /// <summary>
+    /// Embeds patches with libtorch's strided convolution (the reference form) instead of one GEMM over the unfolded
+    /// patches on this thread until disposed: for in-process A/B runs and tests.
+    /// </summary>
+    public static IDisposable UseConvPatchEmbed(bool conv = true) =>
+        Switch(conv, () => _convPatchEmbed, v => _convPatchEmbed = v);
+
     /// <summary>Sets thread-static switches to <paramref name="value"/> until the result is disposed.</summary>
     private static IDisposable Switch<T>(T value, Func<T> get, Action<T> set)
     {

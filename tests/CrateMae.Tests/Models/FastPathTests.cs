@@ -146,6 +146,40 @@ public sealed class FastPathTests
                 Kernels.ResolveAttention(dtype, grad, tiedQkv));
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32, 1e-5)]
+    [InlineData(ScalarType.BFloat16, 1e-2)]     // both forms round the bf16 product once; they differ in summation order
+    public void Given_non_square_images_When_patches_are_embedded_by_one_GEMM_Then_tokens_and_gradients_equal_the_convolution(
+        ScalarType precision, double tolerance)
+    {
+        // Given: 3 channels, 12×20 pixels in 4×4 patches (a 3×5 grid: rows and columns must not be confused)
+        using var scope = NewDisposeScope();
+        var embed = new PatchEmbed(4, 3, 16);
+        var imgs = randn(2, 3, 12, 20, generator: new Generator(21));
+        var upstream = randn(2, 15, 16, generator: new Generator(22));
+
+        (Tensor Tokens, Tensor WeightGrad, Tensor BiasGrad) Embed(bool conv)
+        {
+            embed.zero_grad();
+            using var dtype = MatmulPrecision.Use(precision);
+            using var form = Kernels.UseConvPatchEmbed(conv);
+            var tokens = embed.forward(imgs);
+            (tokens * upstream).sum().backward();
+            return (tokens.detach(), embed.Weight.grad!.clone(), embed.Bias.grad!.clone());
+        }
+
+        // When
+        var gemm = Embed(conv: false);
+        var conv = Embed(conv: true);
+
+        // Then
+        Assert.Equal([2L, 15, 16], gemm.Tokens.shape);
+        Assert.Equal(ScalarType.Float32, gemm.Tokens.dtype);
+        TensorAssert.RelativeToMax(gemm.Tokens, conv.Tokens, tolerance, $"{precision} tokens");
+        TensorAssert.RelativeToMax(gemm.WeightGrad, conv.WeightGrad, tolerance, $"{precision} weight gradient");
+        TensorAssert.RelativeToMax(gemm.BiasGrad, conv.BiasGrad, tolerance, $"{precision} bias gradient");
+    }
+
     [Fact]
     public void Given_the_torchsharp_baddbmm_binding_When_called_through_Kernels_Then_it_computes_beta_input_plus_alpha_product()
     {
