@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A/B of process-level settings: two `crate-mae bench --lockstep` processes that differ only in environment variables.
+"""A/B of process-level settings: two `crate-mae bench --lockstep` processes that differ in environment variables or build.
 
 Settings that are fixed when a process starts (OpenMP wait policy and spin count, allocator, MALLOC_CONF, thread
 counts) cannot be switched inside one process like the kernels of `bench/CrateMae.Bench -- ab`. This runs both
@@ -10,7 +10,10 @@ the per-round ratios time A / time B, for training and feature extraction.
     /usr/bin/python3 bench/ab_env.py --a OMP_WAIT_POLICY=PASSIVE --b OMP_WAIT_POLICY=ACTIVE --model crate-small --batch 8 --steps 20 --precision bf16
 
 Both processes get the CLI's own settings unless the variable is given (an empty value, NAME=, removes it for that
-side). Needs a Release build (dotnet build -c Release).
+side). Needs a Release build (dotnet build -c Release). `--b-crate-mae` runs side B from another build instead (two
+commits compared step by step, e.g. a `git worktree` of the previous commit):
+
+    /usr/bin/python3 bench/ab_env.py --b-crate-mae "dotnet /tmp/prev/src/CrateMae.Cli/bin/Release/net10.0/crate-mae.dll" --model crate-small --batch 8 --steps 30 --only train
 """
 import argparse
 import os
@@ -54,16 +57,18 @@ def main():
     ap.add_argument("--only", choices=["train", "embed"])
     ap.add_argument("--gap", type=float, default=0.2)
     ap.add_argument("--crate-mae", default=DEFAULT_CLI)
+    ap.add_argument("--b-crate-mae", help="side B's crate-mae (path or command line; default: --crate-mae)")
     a = ap.parse_args()
     if a.steps < 1:
         sys.exit("--steps: expected an integer ≥ 1")
-    cli = crate_mae_command(a.crate_mae)
     ea, eb = parse_env(a.a, "--a"), parse_env(a.b, "--b")
-    cmd = cli + ["bench", "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
-                 "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]
+    args = ["bench", "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
+            "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]
     if a.only:
-        cmd += ["--only", a.only]
-    procs = [LockstepProcess("A", cmd, side_env(ea)), LockstepProcess("B", cmd, side_env(eb))]
+        args += ["--only", a.only]
+    cmd_a = crate_mae_command(a.crate_mae) + args
+    cmd_b = crate_mae_command(a.b_crate_mae or a.crate_mae) + args
+    procs = [LockstepProcess("A", cmd_a, side_env(ea)), LockstepProcess("B", cmd_b, side_env(eb))]
     try:
         times = run_lockstep(procs, [a.only] if a.only else ["train", "embed"], a.gap)
         for pr in procs:
@@ -72,7 +77,8 @@ def main():
         for pr in procs:
             if pr.p.poll() is None:
                 pr.p.kill()
-    print(f"A: {' '.join(a.a) or '(CLI defaults)'}\nB: {' '.join(a.b) or '(CLI defaults)'}")
+    print(f"A: {' '.join(a.a) or '(CLI defaults)'}\nB: {' '.join(a.b) or '(CLI defaults)'}"
+          + (f", build {a.b_crate_mae}" if a.b_crate_mae else ""))
     for phase, t in times.items():
         ratios = [x / y for x, y in zip(t["A"], t["B"])]
         q1, med, q3 = quartiles(ratios)

@@ -17,6 +17,12 @@ minutes apart, which is what this VM's drift (2× within a minute, docs/performa
 
     /usr/bin/python3 bench/vs_official.py --paired --model crate-small --batch 8 --steps 16
 
+--also NAME=CRATE_MAE adds another build's processes to the same rounds (columns NAME:fp32, NAME:bf16): two versions
+of our code against the same official steps, e.g. the previous commit from a `git worktree`:
+
+    /usr/bin/python3 bench/vs_official.py --paired --model crate-small --batch 8 --steps 30 \
+        --also "base=dotnet /tmp/base/src/CrateMae.Cli/bin/Release/net10.0/crate-mae.dll"
+
 Needs: a Release build (dotnet build -c Release), python3-torch and an optimised BLAS for it (libopenblas0-pthread;
 scripts/setup.sh installs both). The baseline runs with OPENBLAS_CORETYPE=SkylakeX (platform notes P5).
 """
@@ -81,6 +87,8 @@ def main():
                     help="the crate-mae executable, or a command line (e.g. 'dotnet path/crate-mae.dll')")
     ap.add_argument("--paired", action="store_true", help="alternate single steps of all processes (see above)")
     ap.add_argument("--gap", type=float, default=0.2, help="--paired: seconds of pause after each step (default 0.2)")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=CRATE_MAE",
+                    help="--paired: also run this build (path or command line) in the same rounds, as NAME:PRECISION")
     ap.add_argument("--json", metavar="FILE", help="also write every run and the summary here")
     a = ap.parse_args()
     blas_check()
@@ -91,8 +99,16 @@ def main():
     common = ["--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
     img = ["--img", str(a.img)] if a.img else []
     env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    extras = []
+    for item in a.also:
+        name, sep, command = item.partition("=")
+        if not sep or not name or not command or ":" in name or name in ("official", *precisions):
+            sys.exit(f"--also {item}: expected NAME=CRATE_MAE (a name without ':' other than official and the precisions)")
+        extras.append((name, crate_mae_command(command)))
+    if extras and not a.paired:
+        sys.exit("--also: only with --paired")
     if a.paired:
-        return paired(a, cli, precisions, common, img, env)
+        return paired(a, cli, precisions, common, img, env, extras)
     runs = {"official": []}
     runs.update({p: [] for p in precisions})
     config_file = None
@@ -208,16 +224,18 @@ def quartiles(xs):
     return q[0], q[1], q[2]
 
 
-def paired(a, cli, precisions, common, img, env):
+def paired(a, cli, precisions, common, img, env, extras=()):
     probe = run_json(cli + ["bench", "--model", a.model, "--batch", "1", "--steps", "1", "--warmup", "0", "--only", "embed",
                             "--peak-size", "0", "--json"] + img)
     config_file = write_config(probe)
     procs = []
     try:
         procs.append(LockstepProcess("official", ["/usr/bin/python3", BASELINE, "--config", config_file, "--lockstep"] + common, env))
-        for p in precisions:
-            procs.append(LockstepProcess(p, cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json",
-                                                   "--lockstep"] + common + img, os.environ))
+        for prefix, command in [("", cli)] + list(extras):
+            for p in precisions:
+                procs.append(LockstepProcess(f"{prefix}:{p}" if prefix else p,
+                                             command + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0",
+                                                        "--json", "--lockstep"] + common + img, os.environ))
         times = run_lockstep(procs, ("train", "embed"), a.gap)
         results = {pr.name: pr.result() for pr in procs}
     finally:
@@ -226,20 +244,21 @@ def paired(a, cli, precisions, common, img, env):
             if pr.p.poll() is None:
                 pr.p.kill()
 
+    columns = [pr.name for pr in procs[1:]]
     summary = {}
     print(f"\nmodel {probe['model']}, {probe['img_size']} px, batch {a.batch}, {a.threads} threads, paired steps "
           f"(one step of each process per round); img/s median, speed-up = median [quartiles] of per-round ratios")
-    print(f"{'':10}{'phase':7}{'rounds':>7}{'official':>10}" + "".join(f"{p:>10}{'× official':>24}" for p in precisions))
+    print(f"{'':10}{'phase':7}{'rounds':>7}{'official':>10}" + "".join(f"{p:>12}{'× official':>24}" for p in columns))
     for phase, t in times.items():
         off = t["official"]
         row = {"rounds": len(off), "official": {"median_img_per_s": a.batch / statistics.median(off), "step_seconds": off}}
         line = f"{'':10}{phase:7}{len(off):>7}{a.batch / statistics.median(off):>10.2f}"
-        for p in precisions:
+        for p in columns:
             ratios = [o / x for o, x in zip(off, t[p])]
             q1, med, q3 = quartiles(ratios)
             row[p] = {"median_img_per_s": a.batch / statistics.median(t[p]), "step_seconds": t[p],
                       "speedups": ratios, "speedup_median": med, "speedup_q1": q1, "speedup_q3": q3}
-            line += f"{a.batch / statistics.median(t[p]):>10.2f}" + f"{med:.2f}× [{q1:.2f}, {q3:.2f}]".rjust(24)
+            line += f"{a.batch / statistics.median(t[p]):>12.2f}" + f"{med:.2f}× [{q1:.2f}, {q3:.2f}]".rjust(24)
         summary[phase] = row
         print(line)
     if a.json:

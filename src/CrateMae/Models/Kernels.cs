@@ -110,7 +110,7 @@ public static class Kernels
 
     /// <summary>
     /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd. <paramref name="tiedQkv"/>:
-    /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ScaledGram"/> and the row softmax);
+    /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ExplicitAttention"/>);
     /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one). Off the CPU (CUDA) the fused
     /// kernel is always chosen: the measurements below are CPU ones, and our row kernels run only on the CPU.
     /// </summary>

@@ -3,39 +3,30 @@ using static TorchSharp.torch;
 namespace CrateMae.Models;
 
 /// <summary>
-/// softmax(x, −1) for the attention scores of the explicit attention path: the AVX-512 kernels of
-/// <see cref="SoftmaxSimd"/> forward and backward when the tensor qualifies, libtorch's softmax otherwise.
+/// softmax(x, −1) and its gradient for the attention scores of the explicit attention path: the AVX-512 kernels of
+/// <see cref="SoftmaxSimd"/> when the tensors qualify, libtorch's ops otherwise. Not differentiable by itself:
+/// <see cref="ExplicitAttention"/> calls both from its forward and backward.
 /// </summary>
-internal sealed class RowSoftmax : autograd.SingleTensorFunction<RowSoftmax>
+internal static class RowSoftmax
 {
-    public override string Name => nameof(RowSoftmax);
+    /// <summary>softmax over the last dimension, same dtype as <paramref name="scores"/>.</summary>
+    public static Tensor Forward(Tensor scores) =>
+        SoftmaxSimd.Supports(scores) ? SoftmaxSimd.Forward(scores) : scores.softmax(-1);
 
-    /// <summary>softmax over the last dimension, differentiable; same dtype as <paramref name="scores"/>.</summary>
-    public static Tensor Of(Tensor scores)
+    /// <summary>
+    /// The gradient of the softmax from its output <paramref name="p"/> and the incoming gradient: p ⊙ (dy − Σ dy ⊙ p),
+    /// in p's dtype, computed in float32 and rounded once (as the AVX-512 kernel and libtorch's softmax backward do).
+    /// </summary>
+    public static Tensor Backward(Tensor p, Tensor dy)
     {
-        if (!SoftmaxSimd.Supports(scores)) return scores.softmax(-1);
-        return is_grad_enabled() && scores.requires_grad ? apply(scores) : SoftmaxSimd.Forward(scores);
-    }
-
-    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
-    {
-        var p = SoftmaxSimd.Forward((Tensor)vars[0]);
-        ctx.save_for_backward([p]);
-        return p;
-    }
-
-    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
-    {
-        AutogradHandoff.Begin();
-        using var p = ctx.get_saved_variables()[0];
-        using (grad)
-        using (var g = grad.dtype == p.dtype ? grad.contiguous() : grad.to(p.dtype).contiguous())
-        {
-            if (SoftmaxSimd.Supports(g)) return [AutogradHandoff.Return(SoftmaxSimd.Backward(p, g))];
-            using var gp = g * p;
-            using var s = gp.sum(-1, keepdim: true);
-            using var centred = g - s;
-            return [AutogradHandoff.Return(p * centred)];
-        }
+        using var g = dy.dtype == p.dtype ? dy.contiguous() : dy.to(p.dtype).contiguous();
+        if (SoftmaxSimd.Supports(g) && SoftmaxSimd.Supports(p)) return SoftmaxSimd.Backward(p, g);
+        using var g32 = g.to(ScalarType.Float32);
+        using var p32 = p.to(ScalarType.Float32);
+        using var gp = g32 * p32;
+        using var s = gp.sum(-1, keepdim: true);
+        using var centred = g32 - s;
+        using var dx = p32 * centred;
+        return dx.to(p.dtype);
     }
 }

@@ -79,11 +79,10 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
             return o.transpose(1, 2).reshape(b, n, inner);
         }
         var w = heads.contiguous().view(b * _heads, n, dh);                       // one copy serves all three products
-        var dots = ScaledGram.Of(w, _scale);                                      // A_k A_kᵀ/√d_h  [B·K, N, N]
-        // In bf16 the softmax loads bf16 scores, computes max, exp and sum in float32 and rounds only the
-        // probabilities (the operand of the next bf16 product) to bf16; its backward likewise accumulates in float32.
-        var attn = RowSoftmax.Of(dots);                                           // AVX-512 rows (libtorch's as fallback)
-        var mixed = attn.bmm(w);                                                  // [B·K, N, d_h]
+        // softmax(A_k A_kᵀ/√d_h) A_k with a fused backward. In bf16 the softmax loads bf16 scores, computes max, exp and
+        // sum in float32 and rounds only the probabilities (the operand of the next bf16 product) to bf16; its backward
+        // likewise accumulates in float32.
+        var mixed = ExplicitAttention.Of(w, _scale);                              // [B·K, N, d_h]
         return mixed.view(b, _heads, n, dh).transpose(1, 2).reshape(b, n, inner);
     }
 

@@ -1,12 +1,14 @@
 using CrateMae.Models;
+using CrateMae.Tests.Support;
 using static TorchSharp.torch;
 
 namespace CrateMae.Tests.Models;
 
 /// <summary>
 /// The AVX-512 row softmax of the explicit attention against libtorch's softmax, forward and backward, in float32 and
-/// bf16, for row lengths with and without a partial last vector and for row counts that split over threads.
-/// (The fixture-level check is FastPathTests: the explicit attention with this softmax equals the reference path.)
+/// bf16, for row lengths with and without a partial last vector and for row counts that split over threads; and the
+/// explicit attention function built on it against libtorch's autograd over the same ops.
+/// (The fixture-level check is FastPathTests: the explicit attention equals the reference path.)
 /// </summary>
 public sealed class RowSoftmaxTests
 {
@@ -43,7 +45,7 @@ public sealed class RowSoftmaxTests
         Assert.True(SoftmaxSimd.Supports(x));
 
         // When
-        var p = RowSoftmax.Of(x);
+        var p = RowSoftmax.Forward(x);
 
         // Then
         Assert.Equal(dt, p.dtype);
@@ -63,18 +65,16 @@ public sealed class RowSoftmaxTests
         using var gen = new Generator(12);
         var x0 = (randn(rows, n, generator: gen) * 4).to(dt);
         var dy = randn(rows, n, generator: gen).to(dt);
-        var x = x0.detach().requires_grad_(true);
         var xRef = x0.detach().requires_grad_(true);
 
         // When
-        RowSoftmax.Of(x).backward([dy]);
+        var grad = RowSoftmax.Backward(RowSoftmax.Forward(x0), dy);
         xRef.softmax(-1).backward([dy]);
 
         // Then
-        Assert.NotNull(x.grad);
-        Assert.Equal(dt, x.grad!.dtype);
+        Assert.Equal(dt, grad.dtype);
         double largest = xRef.grad!.abs().max().to(ScalarType.Float32).item<float>();
-        AssertClose(x.grad, xRef.grad, dt, scale: Math.Max(1, largest) * (dt == ScalarType.Float32 ? 1 : 8));
+        AssertClose(grad, xRef.grad, dt, scale: Math.Max(1, largest) * (dt == ScalarType.Float32 ? 1 : 8));
     }
 
     [SkippableFact]
@@ -87,7 +87,7 @@ public sealed class RowSoftmaxTests
         x[2, 40] = tensor(float.NaN);
 
         // When
-        var p = RowSoftmax.Of(x);
+        var p = RowSoftmax.Forward(x);
 
         // Then
         Assert.True(p[2].isnan().all().item<bool>());
@@ -105,10 +105,15 @@ public sealed class RowSoftmaxTests
         Assert.False(SoftmaxSimd.Supports(x));
 
         // When
-        var p = RowSoftmax.Of(x);
+        var p = RowSoftmax.Forward(x);
+        var dy = randn(40, 65, generator: gen);
+        var grad = RowSoftmax.Backward(p, dy.t().contiguous().t());    // a strided gradient too
 
         // Then
         Assert.Equal(0f, (p - x.softmax(-1)).abs().max().item<float>());
+        var xRef = x.detach().requires_grad_(true);
+        xRef.softmax(-1).backward([dy]);
+        Assert.True((grad - xRef.grad!).abs().max().item<float>() <= 1e-6f);
     }
 
     [SkippableFact]
@@ -122,8 +127,8 @@ public sealed class RowSoftmaxTests
 
         // When
         Tensor viaLibtorch;
-        using (Kernels.UseLibtorchKernels()) viaLibtorch = RowSoftmax.Of(x);
-        var viaSimd = RowSoftmax.Of(x);
+        using (Kernels.UseLibtorchKernels()) viaLibtorch = RowSoftmax.Forward(x);
+        var viaSimd = RowSoftmax.Forward(x);
 
         // Then: libtorch's result exactly, and the SIMD one differs from it somewhere (different exp) but within 1e-6
         Assert.Equal(0f, (viaLibtorch - x.softmax(-1)).abs().max().item<float>());
@@ -153,6 +158,35 @@ public sealed class RowSoftmaxTests
         Assert.True(third.IsInvalid);
     }
 
+    [Theory]
+    [InlineData(6, 33, 16)]
+    [InlineData(4, 197, 48)]        // crate-small's heads at 224 px: rows with a partial last vector
+    public void Given_heads_When_the_explicit_attention_runs_forward_and_backward_Then_it_equals_libtorchs_autograd_over_the_same_ops(
+        int groups, int n, int d)
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        using var gen = new Generator(16);
+        var a0 = randn(groups, n, d, generator: gen);
+        var upstream = randn(groups, n, d, generator: gen);
+        var a = a0.detach().requires_grad_(true);
+        var aRef = a0.detach().requires_grad_(true);
+        double alpha = 1 / Math.Sqrt(d);
+
+        // When
+        var fused = ExplicitAttention.Of(a, alpha);
+        (fused * upstream).sum().backward();
+        AutogradHandoff.ReleaseAll();
+        var plain = aRef.bmm(aRef.transpose(1, 2)).mul(alpha).softmax(-1).bmm(aRef);
+        (plain * upstream).sum().backward();
+
+        // Then: forward and gradient within 1e-5 of the largest magnitude (the fixtures' measure)
+        TensorAssert.RelativeToMax(fused, plain, 1e-5, "explicit attention output");
+        TensorAssert.RelativeToMax(a.grad!, aRef.grad!, 1e-5, "explicit attention gradient");
+        using (no_grad())
+            TensorAssert.RelativeToMax(ExplicitAttention.Of(a0, alpha), plain, 1e-5, "explicit attention without autograd");
+    }
+
     [SkippableFact]
     public void Given_explicit_attention_in_bf16_When_two_training_backwards_run_Then_gradients_match_libtorchs_softmax_path()
     {
@@ -168,8 +202,7 @@ public sealed class RowSoftmaxTests
             for (int i = 0; i < 2; i++)       // a second backward releases the first one's returned gradients
             {
                 a.grad?.zero_();
-                var attn = RowSoftmax.Of(ScaledGram.Of(a, 0.25));
-                attn.bmm(a).to(ScalarType.Float32).pow(2).sum().backward();
+                ExplicitAttention.Of(a, 0.25).to(ScalarType.Float32).pow(2).sum().backward();
                 AutogradHandoff.ReleaseAll();
             }
             return a.grad!.to(ScalarType.Float32);

@@ -18,6 +18,20 @@ public static class TensorAssert
         return rel;
     }
 
+    /// <summary>‖Δ‖₂ / ‖ref‖₂ ≤ tolerance: the size of a rounding error spread over a whole tensor, not its single worst element.</summary>
+    public static double RelativeNorm(Tensor actual, Tensor expected, double tolerance, string what)
+    {
+        Assert.True(actual.shape.SequenceEqual(expected.shape),
+            $"{what}: shape [{string.Join(", ", actual.shape)}] ≠ expected [{string.Join(", ", expected.shape)}]");
+        using var a = actual.detach().cpu().to(ScalarType.Float64);
+        using var e = expected.detach().cpu().to(ScalarType.Float64);
+        double scale = e.norm().item<double>();
+        double err = (a - e).norm().item<double>();
+        double rel = scale == 0 ? err : err / scale;
+        Assert.True(rel <= tolerance, $"{what}: ‖Δ‖/‖ref‖ = {rel:E3} > {tolerance:E1} (‖Δ‖ {err:E3}, ‖ref‖ {scale:E3})");
+        return rel;
+    }
+
     public static void Exact(Tensor actual, Tensor expected, string what)
     {
         Assert.True(actual.shape.SequenceEqual(expected.shape),

@@ -5,7 +5,7 @@ using static CrateMae.Tests.Interop.InteropTestSupport;
 namespace CrateMae.Tests.Training;
 
 /// <summary>
-/// <c>bench/ab_env.py</c>: two <c>crate-mae bench --lockstep</c> processes that differ only in environment variables,
+/// <c>bench/ab_env.py</c>: two <c>crate-mae bench --lockstep</c> processes that differ in environment variables or build,
 /// one step of each per round. Needs only /usr/bin/python3 (no torch).
 /// </summary>
 public sealed class AbEnvScriptTests
@@ -27,6 +27,20 @@ public sealed class AbEnvScriptTests
         foreach (var phase in new[] { "train", "embed" })
             Assert.Matches(new Regex($@"^{phase}: A [\d.]+ img/s, B [\d.]+ img/s; time A / time B median [\d.]+ \[quartiles [\d.]+, [\d.]+\] over 3 rounds",
                 RegexOptions.Multiline), stdout);
+    }
+
+    [Fact]
+    public void Given_a_second_build_for_side_B_When_the_steps_are_alternated_Then_side_B_runs_that_build()
+    {
+        if (!File.Exists(PythonPath)) return;
+        var (code, stdout, stderr) = RunPythonFile(Script,
+            ["--b-crate-mae", $"dotnet {CliRunner.Dll}", "--model", TinyConfig, "--batch", "2", "--steps", "2", "--warmup", "1",
+             "--threads", "1", "--precision", "fp32", "--only", "train", "--gap", "0", "--crate-mae", $"dotnet {CliRunner.Dll}"], "", TimeSpan.FromMinutes(5));
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Contains($"B: (CLI defaults), build dotnet {CliRunner.Dll}", stdout);
+        Assert.Matches(new Regex(@"^train: A [\d.]+ img/s, B [\d.]+ img/s; time A / time B median [\d.]+ \[quartiles [\d.]+, [\d.]+\] over 2 rounds",
+            RegexOptions.Multiline), stdout);
+        Assert.DoesNotMatch(new Regex("^embed:", RegexOptions.Multiline), stdout);
     }
 
     [Fact]

@@ -92,15 +92,16 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
         var json = Path.Combine(dir.Path, "paired.json");
         var (code, stdout, stderr) = RunPythonFile(Path.Combine(Fixtures.RepoRoot, "bench", "vs_official.py"),
             ["--paired", "--model", TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1", "--gap", "0",
-             "--crate-mae", $"dotnet {CliRunner.Dll}", "--json", json], "", TimeSpan.FromMinutes(5));
+             "--crate-mae", $"dotnet {CliRunner.Dll}", "--also", $"second=dotnet {CliRunner.Dll}", "--json", json], "", TimeSpan.FromMinutes(5));
         Assert.True(code == 0, stderr + stdout);
+        Assert.Contains("second:bf16", stdout);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal("paired", doc.RootElement.GetProperty("mode").GetString());
         foreach (var phase in new[] { "train", "embed" })
         {
             var row = doc.RootElement.GetProperty("summary").GetProperty(phase);
             Assert.Equal(3, row.GetProperty("rounds").GetInt32());
-            foreach (var precision in new[] { "fp32", "bf16" })
+            foreach (var precision in new[] { "fp32", "bf16", "second:fp32", "second:bf16" })   // --also: a second build, same rounds
             {
                 var p = row.GetProperty(precision);
                 Assert.Equal(3, p.GetProperty("speedups").GetArrayLength());
@@ -114,6 +115,17 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
         var runs = doc.RootElement.GetProperty("runs");
         Assert.Equal(3, runs.GetProperty("bf16").GetProperty("train").GetProperty("steps").GetInt32());
         Assert.Equal("bf16", runs.GetProperty("bf16").GetProperty("precision").GetString());
+    }
+
+    [Fact]
+    public void Given_also_without_a_name_When_the_driver_starts_Then_it_stops_naming_the_option()
+    {
+        if (TorchMissing()) return;
+        var (code, _, stderr) = RunPythonFile(Path.Combine(Fixtures.RepoRoot, "bench", "vs_official.py"),
+            ["--paired", "--model", TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}", "--also", $"dotnet {CliRunner.Dll}"], "");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--also dotnet", stderr);
+        Assert.Contains("expected NAME=CRATE_MAE", stderr);
     }
 
     [Fact]
