@@ -15,8 +15,9 @@ namespace CrateMae.Models;
 /// The op, <c>at::_ops::baddbmm_::call(Tensor&amp;, const Tensor&amp;, const Tensor&amp;, const Scalar&amp;, const Scalar&amp;)</c>,
 /// is resolved by its mangled name in the loaded <c>libtorch_cpu.so</c> and called with the System V ABI, as
 /// <c>FusedAdamWKernel</c> calls <c>_fused_adamw_</c>: a TorchSharp tensor handle points at an <c>at::Tensor</c> and a
-/// TorchSharp <see cref="Scalar"/> handle (internal, read by reflection) at a <c>c10::Scalar</c>. A C++ exception cannot cross into .NET, so every
-/// condition the op checks is checked here first. Where the symbol is missing the out-of-place product is copied back.
+/// TorchSharp <see cref="Scalar"/> handle (internal, read by reflection) at a <c>c10::Scalar</c>. A C++ exception
+/// cannot cross into .NET, so every condition the op checks is checked here first. Where the symbol is missing the
+/// out-of-place product is copied back.
 /// </remarks>
 internal static unsafe class InPlaceBaddbmm
 {
