@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,13 +34,8 @@ internal static unsafe class InPlaceBaddbmm
 
     private static delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr> Resolve()
     {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return null;
         if (Environment.GetEnvironmentVariable("CRATE_MAE_NO_INPLACE_BADDBMM") == "1" || ScalarHandle is null) return null;
-        _ = zeros(1);    // make sure TorchSharp (and with it libtorch_cpu) is loaded
-        if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(torch).Assembly, null, out var lib)) return null;
-        return NativeLibrary.TryGetExport(lib, Symbol, out var fn)
-            ? (delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr>)fn
-            : null;
+        return (delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr>)LibtorchExport.Find(Symbol);
     }
 
     /// <summary>Whether libtorch's in-place op was found (else <see cref="Accumulate"/> copies an out-of-place result back).</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using CrateMae.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,17 +52,9 @@ internal static unsafe class FusedAdamWKernel
     private static delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
         double, double, double, double, double, byte, byte, IntPtr, IntPtr, void> Resolve()
     {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return null;
         if (Environment.GetEnvironmentVariable("CRATE_MAE_NO_FUSED_ADAMW") == "1") return null;
-        _ = zeros(1);    // make sure TorchSharp (and with it libtorch_cpu) is loaded
-        foreach (var name in new[] { "libtorch_cpu.so" })
-        {
-            if (!NativeLibrary.TryLoad(name, typeof(torch).Assembly, null, out var lib)) continue;
-            if (NativeLibrary.TryGetExport(lib, Symbol, out var fn))
-                return (delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
-                    double, double, double, double, double, byte, byte, IntPtr, IntPtr, void>)fn;
-        }
-        return null;
+        return (delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
+            double, double, double, double, double, byte, byte, IntPtr, IntPtr, void>)LibtorchExport.Find(Symbol);
     }
 
     /// <summary>Whether the fused op was found.</summary>
