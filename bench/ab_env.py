@@ -66,8 +66,9 @@ def main():
             "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]
     if a.only:
         args += ["--only", a.only]
-    cmd_a = crate_mae_command(a.crate_mae) + args
-    cmd_b = crate_mae_command(a.b_crate_mae or a.crate_mae) + args
+    cli_a = crate_mae_command(a.crate_mae)
+    cli_b = crate_mae_command(a.b_crate_mae, f"--b-crate-mae {a.b_crate_mae}") if a.b_crate_mae else cli_a
+    cmd_a, cmd_b = cli_a + args, cli_b + args
     procs = [LockstepProcess("A", cmd_a, side_env(ea)), LockstepProcess("B", cmd_b, side_env(eb))]
     try:
         times = run_lockstep(procs, [a.only] if a.only else ["train", "embed"], a.gap)

@@ -49,11 +49,12 @@ def run_json(cmd, env=None):
     return json.loads(p.stdout)
 
 
-def crate_mae_command(value):
-    """--crate-mae: an executable path, or a command line such as 'dotnet path/crate-mae.dll'."""
+def crate_mae_command(value, given=None):
+    """A crate-mae executable path, or a command line such as 'dotnet path/crate-mae.dll'. An error quotes `given`
+    (default: --crate-mae VALUE), the option as the user wrote it."""
     cli = [value] if os.path.exists(value) else shlex.split(value)
     if not cli or not os.path.exists(cli[-1]):
-        sys.exit(f"--crate-mae {value}: not found (dotnet build -c Release first)")
+        sys.exit(f"{given or '--crate-mae ' + value}: not found (dotnet build -c Release first)")
     return cli
 
 
@@ -104,7 +105,7 @@ def main():
         name, sep, command = item.partition("=")
         if not sep or not name or not command or ":" in name or name in ("official", *precisions):
             sys.exit(f"--also {item}: expected NAME=CRATE_MAE (a name without ':' other than official and the precisions)")
-        extras.append((name, crate_mae_command(command)))
+        extras.append((name, crate_mae_command(command, f"--also {item}")))
     if extras and not a.paired:
         sys.exit("--also: only with --paired")
     if a.paired:

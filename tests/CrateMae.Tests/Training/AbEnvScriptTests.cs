@@ -44,6 +44,16 @@ public sealed class AbEnvScriptTests
     }
 
     [Fact]
+    public void Given_a_second_build_that_does_not_exist_When_started_Then_it_stops_naming_the_option()
+    {
+        if (!File.Exists(PythonPath)) return;
+        var (code, _, stderr) = RunPythonFile(Script,
+            ["--b-crate-mae", "/no/such/crate-mae.dll", "--model", TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}"], "");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--b-crate-mae /no/such/crate-mae.dll: not found", stderr);
+    }
+
+    [Fact]
     public void Given_a_setting_without_a_value_When_started_Then_it_stops_naming_the_option()
     {
         if (!File.Exists(PythonPath)) return;
