@@ -169,9 +169,11 @@ public static class ThroughputBenchmark
         var precision = MatmulPrecision.Parse(options.Precision);
         double loadBefore = LoadAverage();
         // The end count is taken after a full collection; so is this one, or tensors that earlier code on this thread
-        // dropped without disposing would be finalised in between and make the counts differ.
+        // dropped without disposing would be finalised in between and make the counts differ. Likewise the gradient
+        // wrappers an earlier backward on this thread left to AutogradHandoff: the run's first backward would free them.
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        AutogradHandoff.ReleaseAll();
         long liveStart = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         double rssStart = ProcStatusMb("VmRSS");
 

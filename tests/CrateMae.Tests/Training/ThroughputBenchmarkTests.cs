@@ -13,6 +13,30 @@ public sealed class ThroughputBenchmarkTests
         DecoderEmbedDim = 32, DecoderDepth = 1, DecoderNumHeads = 2,
     };
 
+    [Fact]
+    public void Given_an_earlier_backward_on_this_thread_without_release_When_benchmarked_Then_the_live_tensor_counts_still_match()
+    {
+        // Given: a backward through our custom functions, whose last returned gradient wrapper waits for the next
+        // backward on this thread (AutogradHandoff) — as after any test or user code that does not call ReleaseAll
+        using (var model = new MaskedAutoencoder(Tiny, new TorchSharp.torch.Generator(1)))
+        using (MatmulPrecision.Use(TorchSharp.torch.ScalarType.BFloat16))
+        {
+            using var output = model.Forward(TorchSharp.torch.randn(2, 3, 16, 16), 0.75);
+            output.Loss.backward();
+        }
+
+        // When
+        var result = ThroughputBenchmark.Run(new ThroughputOptions
+        {
+            Config = Tiny, Batch = 2, Steps = 1, Warmup = 1, Precision = "bf16", Threads = 1, PeakSize = 0,
+        });
+
+        // Then: the bench's first backward released that wrapper, but it belongs to the earlier code, not to the run
+        using var doc = JsonDocument.Parse(result.ToJson());
+        var memory = doc.RootElement.GetProperty("memory");
+        Assert.Equal(memory.GetProperty("live_tensors_start").GetInt64(), memory.GetProperty("live_tensors_end").GetInt64());
+    }
+
     [Theory]
     [InlineData("fp32")]
     [InlineData("bf16")]
