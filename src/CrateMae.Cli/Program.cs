@@ -1,9 +1,10 @@
 using CrateMae.Cli;
 using CrateMae.Cli.Commands;
+using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
-ProcessSetup.UseJemalloc();   // restarts once with jemalloc preloaded when it is installed
+ProcessSetup.UseJemalloc(typeof(Program).Assembly);   // restarts once with jemalloc preloaded when it is installed
 
 var app = new CommandApp();
 app.Configure(config =>

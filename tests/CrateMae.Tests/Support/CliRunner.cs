@@ -2,23 +2,33 @@ using System.Diagnostics;
 
 namespace CrateMae.Tests.Support;
 
-/// <summary>Runs the real <c>crate-mae</c> program (built next to the tests) as a child process.</summary>
+/// <summary>
+/// Runs the real <c>crate-mae</c> program (built next to the tests) as a child process; <see cref="RunProgram"/> runs
+/// another program built next to the tests, such as the benchmark project.
+/// </summary>
 public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "crate-mae.dll");
 
+    /// <summary>The benchmark project (<c>bench/CrateMae.Bench</c>: BenchmarkDotNet module benchmarks and <c>ab</c>).</summary>
+    public static string BenchDll => Path.Combine(AppContext.BaseDirectory, "CrateMae.Bench.dll");
+
     public static Result Run(params string[] args) => Run(TimeSpan.FromMinutes(3), args);
 
     public static Result Run(TimeSpan timeout, params string[] args) => Run(timeout, new Dictionary<string, string?>(), args);
 
     /// <summary>Runs with extra environment variables (a null value removes the variable).</summary>
-    public static Result Run(TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static Result Run(TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        RunProgram(Dll, timeout, environment, args);
+
+    /// <summary>Runs the program <paramref name="dll"/> with <c>dotnet</c>, as <see cref="Run(TimeSpan, IReadOnlyDictionary{string, string?}, string[])"/> runs crate-mae.</summary>
+    public static Result RunProgram(string dll, TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (k, v) in environment) psi.Environment[k] = v;
-        psi.ArgumentList.Add(Dll);
+        psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1";
         psi.Environment["NO_COLOR"] = "1";
@@ -29,7 +39,7 @@ public static class CliRunner
         if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"crate-mae {string.Join(' ', args)} did not finish in {timeout}");
+            throw new TimeoutException($"{Path.GetFileNameWithoutExtension(dll)} {string.Join(' ', args)} did not finish in {timeout}");
         }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }

@@ -1,23 +1,26 @@
-using System.Runtime.CompilerServices;
+using System.Reflection;
 using System.Runtime.InteropServices;
 
-namespace CrateMae.Cli;
+namespace CrateMae.Training;
 
 /// <summary>
-/// Native environment set before libtorch (and with it libgomp, its OpenMP runtime) is loaded.
+/// Native environment set before libtorch (and with it libgomp, its OpenMP runtime) is loaded, by every program that
+/// trains or measures: the <c>crate-mae</c> CLI and the benchmark project, so that a module benchmark or an in-process
+/// A/B runs under the same allocator and OpenMP policy as <c>crate-mae bench</c> and <c>pretrain</c>.
 /// </summary>
 /// <remarks>
 /// libgomp's worker threads spin at every barrier (by default up to 300 000 iterations) before they sleep. When
 /// another process also wants the cores (a shared 2-core machine, a concurrent build), a spinning thread burns the time
 /// slice its partner needs, and a 2-thread training step became 3–8× slower than a 1-thread one (docs/performance.md).
-/// <c>OMP_WAIT_POLICY=PASSIVE</c> makes idle workers sleep at once. It is set here, once, as the entry assembly loads
-/// (before any torch call), unless the user set <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> already. libgomp
-/// reads the variables when it is loaded, so this cannot be changed later in the process.
+/// <c>OMP_WAIT_POLICY=PASSIVE</c> makes idle workers sleep at once. <see cref="ConfigureOpenMp"/> sets it unless the
+/// user set <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> already; a program calls it from a module initializer of its
+/// entry assembly, before any torch call: libgomp reads the variables when it is loaded, so this cannot be changed later
+/// in the process.
 /// </remarks>
-internal static class ProcessSetup
+public static class ProcessSetup
 {
-    [ModuleInitializer]
-    internal static void ConfigureOpenMp()
+    /// <summary>Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the process environment unless an OpenMP wait setting is given (see the remarks).</summary>
+    public static void ConfigureOpenMp()
     {
         if (!OperatingSystem.IsLinux()) return;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null ||
@@ -44,12 +47,14 @@ internal static class ProcessSetup
     /// by 100–150 MB per step without limit while the live tensors stayed constant (its bf16 [96, 197, 197] attention
     /// matrices, 7.1 MiB, fall in jemalloc's 8 MiB size class). With this option it levels off (docs/performance.md §4).
     /// </summary>
-    internal const string JemallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0";
+    public const string JemallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0";
 
     /// <summary>
     /// Restarts the process (execv, same arguments) with jemalloc preloaded and <see cref="JemallocConf"/>, when
     /// jemalloc is installed, not already loaded, and the user has not chosen (<c>CRATE_MAE_ALLOCATOR=glibc</c> keeps the
     /// C library's malloc). Call it first in <c>Main</c>: nothing has run yet that a restart could lose.
+    /// <paramref name="program"/> is the caller's own assembly: the process restarts only when that is the entry
+    /// assembly, so a host that calls the program's <c>Main</c> in-process (a test runner) is never replaced.
     /// </summary>
     /// <remarks>
     /// glibc serves the multi-megabyte activations of a training step with fresh mmap/brk pages and returns them on free,
@@ -57,11 +62,11 @@ internal static class ProcessSetup
     /// step time equal within this machine's noise, peak RSS of bf16 training about a third lower.
     /// The allocator must be in place before the first malloc, hence a preload and a restart rather than a setting.
     /// </remarks>
-    internal static void UseJemalloc()
+    public static void UseJemalloc(Assembly program)
     {
+        ArgumentNullException.ThrowIfNull(program);
         if (!OperatingSystem.IsLinux()) return;
-        // Only as the program itself: a host that calls Main in-process (a test runner) must not be replaced.
-        if (System.Reflection.Assembly.GetEntryAssembly() != typeof(ProcessSetup).Assembly) return;
+        if (Assembly.GetEntryAssembly() != program) return;
         var choice = Environment.GetEnvironmentVariable("CRATE_MAE_ALLOCATOR");
         if (choice is not null && !choice.Equals("jemalloc", StringComparison.OrdinalIgnoreCase)) return;
         var preload = Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "";

@@ -1,0 +1,58 @@
+using CrateMae.Tests.Support;
+using CrateMae.Training;
+
+namespace CrateMae.Tests.Training;
+
+/// <summary>
+/// <see cref="ProcessSetup"/>: the allocator and OpenMP policy that the crate-mae CLI and the benchmark project both set
+/// before libtorch loads.
+/// </summary>
+public sealed class ProcessSetupTests
+{
+    private const string Jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
+    private const string TinyConfig =
+        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
+
+    [Fact]
+    public void Given_an_assembly_that_is_not_the_entry_assembly_When_UseJemalloc_Then_the_process_is_not_restarted_and_its_environment_is_unchanged()
+    {
+        // The test host is the entry assembly here: a restart would replace the running test process.
+        var before = Environment.GetEnvironmentVariable("LD_PRELOAD");
+        var conf = Environment.GetEnvironmentVariable("MALLOC_CONF");
+
+        ProcessSetup.UseJemalloc(typeof(ProcessSetupTests).Assembly);
+
+        Assert.Equal(before, Environment.GetEnvironmentVariable("LD_PRELOAD"));
+        Assert.Equal(conf, Environment.GetEnvironmentVariable("MALLOC_CONF"));
+    }
+
+    [SkippableFact]
+    public void Given_jemalloc_installed_When_the_benchmark_project_starts_Then_it_runs_under_the_allocator_and_OpenMP_policy_of_the_cli()
+    {
+        Skip.IfNot(File.Exists(Jemalloc), "libjemalloc2 is not installed (scripts/setup.sh installs it)");
+        var unset = new Dictionary<string, string?>
+        {
+            ["LD_PRELOAD"] = null, ["MALLOC_CONF"] = null, ["CRATE_MAE_ALLOCATOR"] = null, ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null,
+        };
+
+        var r = CliRunner.RunProgram(CliRunner.BenchDll, TimeSpan.FromMinutes(3), unset,
+            "ab", "--variant", "simd", "--model", TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
+            "--precision", "fp32", "--phase", "train");
+
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains($"host: allocator jemalloc ({ProcessSetup.JemallocConf}), OpenMP OMP_WAIT_POLICY=PASSIVE", r.Stdout);
+    }
+
+    [Fact]
+    public void Given_glibc_asked_for_When_the_benchmark_project_starts_Then_it_keeps_the_c_librarys_malloc()
+    {
+        var r = CliRunner.RunProgram(CliRunner.BenchDll, TimeSpan.FromMinutes(3),
+            new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" },
+            "ab", "--variant", "simd", "--model", TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
+            "--precision", "fp32", "--phase", "train");
+
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("host: allocator glibc,", r.Stdout);
+    }
+}
