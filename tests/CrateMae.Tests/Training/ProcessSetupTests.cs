@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CrateMae.Tests.Support;
 using CrateMae.Training;
 
@@ -54,5 +55,21 @@ public sealed class ProcessSetupTests
 
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("host: allocator glibc,", r.Stdout);
+    }
+
+    [Fact]
+    public void Given_no_OpenMP_wait_setting_When_the_cli_starts_Then_idle_workers_sleep_and_a_users_own_setting_is_kept()
+    {
+        string OpenMp(Dictionary<string, string?> environment)
+        {
+            var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
+                "bench", "--model", TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var doc = JsonDocument.Parse(r.Stdout);
+            return doc.RootElement.GetProperty("host").GetProperty("open_mp").GetString()!;
+        }
+
+        Assert.Equal("OMP_WAIT_POLICY=PASSIVE", OpenMp(new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null }));
+        Assert.Equal("GOMP_SPINCOUNT=1000", OpenMp(new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = "1000" }));
     }
 }
