@@ -26,24 +26,6 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0.310, doc.RootElement.GetProperty("ratio").GetDouble(), 3);
     }
 
-    [SkippableFact]
-    public void Given_jemalloc_installed_When_the_cli_starts_Then_it_runs_under_jemalloc_without_decay_unless_glibc_is_asked_for()
-    {
-        Skip.IfNot(File.Exists("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"), "libjemalloc2 is not installed (scripts/setup.sh installs it)");
-        const string tiny = """{"name":"tiny-alloc","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
-        string Allocator(Dictionary<string, string?> environment)
-        {
-            var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
-                "bench", "--model", tiny, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
-            Assert.True(r.ExitCode == 0, r.Stderr);
-            using var doc = JsonDocument.Parse(r.Stdout);
-            return doc.RootElement.GetProperty("host").GetProperty("allocator").GetString()!;
-        }
-        Assert.Equal("jemalloc (dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0)",
-            Allocator(new() { ["LD_PRELOAD"] = null, ["MALLOC_CONF"] = null, ["CRATE_MAE_ALLOCATOR"] = null }));
-        Assert.Equal("glibc", Allocator(new() { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" }));
-    }
-
     [Fact]
     public void Given_layer_zero_When_linprobe_Then_the_error_names_the_option()
     {

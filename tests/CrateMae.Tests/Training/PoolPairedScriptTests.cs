@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CrateMae.Tests.Data;
 using CrateMae.Tests.Support;
 using static CrateMae.Tests.Interop.InteropTestSupport;
 
@@ -7,14 +8,11 @@ namespace CrateMae.Tests.Training;
 /// <summary><c>bench/pool_paired.py</c>: the per-round ratios of several saved paired runs pooled into one median and quartiles.</summary>
 public sealed class PoolPairedScriptTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("cratemae-pool-").FullName;
+    private readonly TempDirectory _tmp = new();
 
     private static string Script => Path.Combine(Fixtures.RepoRoot, "bench", "pool_paired.py");
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _tmp.Dispose();
 
     private string Run(string name, string model, double officialImgPerS, double[] fp32, double[] bf16, string? mode = "paired")
     {
@@ -32,7 +30,7 @@ public sealed class PoolPairedScriptTests : IDisposable
                 },
             },
         };
-        var path = Path.Combine(_dir, name);
+        var path = Path.Combine(_tmp.Path, name);
         File.WriteAllText(path, JsonSerializer.Serialize(doc));
         return path;
     }

@@ -57,19 +57,29 @@ public sealed class ProcessSetupTests
         Assert.Contains("host: allocator glibc,", r.Stdout);
     }
 
+    /// <summary>A host setting ("allocator", "open_mp") that <c>crate-mae bench --json</c> reports under the given environment.</summary>
+    private static string CliHost(string property, Dictionary<string, string?> environment)
+    {
+        var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
+            "bench", "--model", TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        return doc.RootElement.GetProperty("host").GetProperty(property).GetString()!;
+    }
+
+    [SkippableFact]
+    public void Given_jemalloc_installed_When_the_cli_starts_Then_it_runs_under_jemalloc_without_decay_unless_glibc_is_asked_for()
+    {
+        Skip.IfNot(File.Exists(Jemalloc), "libjemalloc2 is not installed (scripts/setup.sh installs it)");
+        Assert.Equal($"jemalloc ({ProcessSetup.JemallocConf})",
+            CliHost("allocator", new() { ["LD_PRELOAD"] = null, ["MALLOC_CONF"] = null, ["CRATE_MAE_ALLOCATOR"] = null }));
+        Assert.Equal("glibc", CliHost("allocator", new() { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" }));
+    }
+
     [Fact]
     public void Given_no_OpenMP_wait_setting_When_the_cli_starts_Then_idle_workers_sleep_and_a_users_own_setting_is_kept()
     {
-        string OpenMp(Dictionary<string, string?> environment)
-        {
-            var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
-                "bench", "--model", TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
-            Assert.True(r.ExitCode == 0, r.Stderr);
-            using var doc = JsonDocument.Parse(r.Stdout);
-            return doc.RootElement.GetProperty("host").GetProperty("open_mp").GetString()!;
-        }
-
-        Assert.Equal("OMP_WAIT_POLICY=PASSIVE", OpenMp(new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null }));
-        Assert.Equal("GOMP_SPINCOUNT=1000", OpenMp(new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = "1000" }));
+        Assert.Equal("OMP_WAIT_POLICY=PASSIVE", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null }));
+        Assert.Equal("GOMP_SPINCOUNT=1000", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = "1000" }));
     }
 }

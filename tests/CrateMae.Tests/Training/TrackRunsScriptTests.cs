@@ -1,3 +1,4 @@
+using CrateMae.Tests.Data;
 using CrateMae.Tests.Support;
 using static CrateMae.Tests.Interop.InteropTestSupport;
 
@@ -6,19 +7,16 @@ namespace CrateMae.Tests.Training;
 /// <summary><c>bench/track_runs.py</c>: how closely one run's logged losses and test losses track another's, and their memory.</summary>
 public sealed class TrackRunsScriptTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("cratemae-track-").FullName;
+    private readonly TempDirectory _tmp = new();
 
     private static string Script => Path.Combine(Fixtures.RepoRoot, "bench", "track_runs.py");
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _tmp.Dispose();
 
     /// <summary>A run folder whose metrics.jsonl logs every 10th of 40 steps with the given losses, RSS and live tensors.</summary>
     private string RunFolder(string name, double[] losses, double[] rss, int live, double testStart, double testEnd)
     {
-        var dir = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(_tmp.Path, name)).FullName;
         var lines = new List<string> { $$"""{"type":"epoch","epoch":0,"step":0,"test_loss":{{testStart}}}""" };
         for (int i = 0; i < losses.Length; i++)
             lines.Add($$"""{"type":"step","epoch":1,"step":{{10 * (i + 1)}},"loss":{{losses[i]}},"rss_mb":{{rss[i]}},"live_tensors":{{live}}}""");
@@ -51,7 +49,7 @@ public sealed class TrackRunsScriptTests : IDisposable
     {
         if (!File.Exists(PythonPath)) return;
         var a = RunFolder("fp32", [1.0, 0.6], [500, 600], 353, 2.5, 0.4);
-        var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
+        var empty = Directory.CreateDirectory(Path.Combine(_tmp.Path, "empty")).FullName;
 
         var (code, _, stderr) = RunPythonFile(Script, [a, empty], "");
 
