@@ -7,5 +7,5 @@ namespace CrateMae.Bench;
 internal static class ProcessStart
 {
     [ModuleInitializer]
-    internal static void ConfigureNativeRuntime() => ProcessSetup.ConfigureOpenMp();
+    internal static void ConfigureNativeRuntime() => ProcessSetup.ConfigureOpenMp(typeof(ProcessStart).Assembly);
 }

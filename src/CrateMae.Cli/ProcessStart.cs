@@ -7,5 +7,5 @@ namespace CrateMae.Cli;
 internal static class ProcessStart
 {
     [ModuleInitializer]
-    internal static void ConfigureNativeRuntime() => ProcessSetup.ConfigureOpenMp();
+    internal static void ConfigureNativeRuntime() => ProcessSetup.ConfigureOpenMp(typeof(ProcessStart).Assembly);
 }

@@ -19,10 +19,15 @@ namespace CrateMae.Training;
 /// </remarks>
 public static class ProcessSetup
 {
-    /// <summary>Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the process environment unless an OpenMP wait setting is given (see the remarks).</summary>
-    public static void ConfigureOpenMp()
+    /// <summary>
+    /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the process environment unless an OpenMP wait setting is given (see the
+    /// remarks). <paramref name="program"/> is the caller's own assembly: only the program itself changes the
+    /// environment, not a host that loads its assembly (a test runner, whose child processes inherit it).
+    /// </summary>
+    public static void ConfigureOpenMp(Assembly program)
     {
-        if (!OperatingSystem.IsLinux()) return;
+        ArgumentNullException.ThrowIfNull(program);
+        if (!OperatingSystem.IsLinux() || Assembly.GetEntryAssembly() != program) return;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null ||
             Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") is not null) return;
         try

@@ -28,6 +28,19 @@ public sealed class ProcessSetupTests
         Assert.Equal(conf, Environment.GetEnvironmentVariable("MALLOC_CONF"));
     }
 
+    [Fact]
+    public void Given_an_assembly_that_is_not_the_entry_assembly_When_ConfigureOpenMp_Then_the_environment_is_unchanged()
+    {
+        // Child processes of the test host (crate-mae runs in other tests) inherit its environment.
+        var policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
+        var spin = Environment.GetEnvironmentVariable("GOMP_SPINCOUNT");
+
+        ProcessSetup.ConfigureOpenMp(typeof(ProcessSetupTests).Assembly);
+
+        Assert.Equal(policy, Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"));
+        Assert.Equal(spin, Environment.GetEnvironmentVariable("GOMP_SPINCOUNT"));
+    }
+
     [SkippableFact]
     public void Given_jemalloc_installed_When_the_benchmark_project_starts_Then_it_runs_under_the_allocator_and_OpenMP_policy_of_the_cli()
     {
