@@ -16,29 +16,17 @@ public sealed class ProcessSetupTests
         """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
 
     [Fact]
-    public void Given_an_assembly_that_is_not_the_entry_assembly_When_UseJemalloc_Then_the_process_is_not_restarted_and_its_environment_is_unchanged()
+    public void Given_an_assembly_that_is_not_the_entry_assembly_When_set_up_Then_the_process_is_neither_restarted_nor_its_environment_changed()
     {
-        // The test host is the entry assembly here: a restart would replace the running test process.
-        var before = Environment.GetEnvironmentVariable("LD_PRELOAD");
-        var conf = Environment.GetEnvironmentVariable("MALLOC_CONF");
-
-        ProcessSetup.UseJemalloc(typeof(ProcessSetupTests).Assembly);
-
-        Assert.Equal(before, Environment.GetEnvironmentVariable("LD_PRELOAD"));
-        Assert.Equal(conf, Environment.GetEnvironmentVariable("MALLOC_CONF"));
-    }
-
-    [Fact]
-    public void Given_an_assembly_that_is_not_the_entry_assembly_When_ConfigureOpenMp_Then_the_environment_is_unchanged()
-    {
-        // Child processes of the test host (crate-mae runs in other tests) inherit its environment.
-        var policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
-        var spin = Environment.GetEnvironmentVariable("GOMP_SPINCOUNT");
+        // The test host is the entry assembly here: a restart would replace the running test process, and its child
+        // processes (crate-mae runs in other tests) inherit its environment.
+        string[] names = ["LD_PRELOAD", "MALLOC_CONF", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"];
+        var before = names.Select(Environment.GetEnvironmentVariable).ToArray();
 
         ProcessSetup.ConfigureOpenMp(typeof(ProcessSetupTests).Assembly);
+        ProcessSetup.UseJemalloc(typeof(ProcessSetupTests).Assembly);
 
-        Assert.Equal(policy, Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"));
-        Assert.Equal(spin, Environment.GetEnvironmentVariable("GOMP_SPINCOUNT"));
+        Assert.Equal(before, names.Select(Environment.GetEnvironmentVariable).ToArray());
     }
 
     [SkippableFact]
