@@ -26,8 +26,7 @@ public static class ProcessSetup
     /// </summary>
     public static void ConfigureOpenMp(Assembly program)
     {
-        ArgumentNullException.ThrowIfNull(program);
-        if (!OperatingSystem.IsLinux() || Assembly.GetEntryAssembly() != program) return;
+        if (!IsRunningProgram(program)) return;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null ||
             Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") is not null) return;
         try
@@ -69,9 +68,7 @@ public static class ProcessSetup
     /// </remarks>
     public static void UseJemalloc(Assembly program)
     {
-        ArgumentNullException.ThrowIfNull(program);
-        if (!OperatingSystem.IsLinux()) return;
-        if (Assembly.GetEntryAssembly() != program) return;
+        if (!IsRunningProgram(program)) return;
         var choice = Environment.GetEnvironmentVariable("CRATE_MAE_ALLOCATOR");
         if (choice is not null && !choice.Equals("jemalloc", StringComparison.OrdinalIgnoreCase)) return;
         var preload = Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "";
@@ -90,6 +87,13 @@ public static class ProcessSetup
         execve("/proc/self/exe", [.. argv, null], env);
         // Only reached when execve failed: carry on with the C library's malloc.
         Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? null : preload);
+    }
+
+    /// <summary>On Linux, and <paramref name="program"/> is the entry assembly (not an assembly loaded by another host).</summary>
+    private static bool IsRunningProgram(Assembly program)
+    {
+        ArgumentNullException.ThrowIfNull(program);
+        return OperatingSystem.IsLinux() && Assembly.GetEntryAssembly() == program;
     }
 
     [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
