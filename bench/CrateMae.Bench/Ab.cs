@@ -47,7 +47,7 @@ public static class Ab
         var images = randn([o.Batch, config.InChans, config.ImgSize, config.ImgSize], generator: gen);
         Console.WriteLine(FormattableString.Invariant(
             $"{config.Name}, batch {o.Batch}, {o.Precision}, {o.Threads} threads: {o.Variant} on / off, {o.Pairs} pairs after {o.Warmup} warm-up pairs"));
-        Console.WriteLine($"host: allocator {ThroughputBenchmark.Allocator()}, OpenMP {ThroughputBenchmark.OpenMpSettings()}");
+        Console.WriteLine($"host: allocator {ThroughputBenchmark.Allocator()}, OpenMP {ThroughputBenchmark.OpenMpSettings()}, kernel threads {ThroughputBenchmark.KernelThreads()}");
         if (o.Phase is "both" or "train")
         {
             model.train();

@@ -10,7 +10,7 @@ namespace CrateMae.Models;
 /// <summary>
 /// What the AVX-512 row kernels (<see cref="SoftmaxSimd"/>, <see cref="LayerNormSimd"/>) share: raw data pointers of
 /// contiguous CPU tensors, float32/bf16 vector loads and stores (bf16 widened on load, rounded to nearest-even on store),
-/// and splitting rows over libtorch's thread count.
+/// and splitting rows over libtorch's thread count (run on libtorch's OpenMP team, <see cref="OpenMpTeam"/>).
 /// </summary>
 internal static unsafe class SimdTensor
 {
@@ -45,7 +45,8 @@ internal static unsafe class SimdTensor
         int parts = Parts(rows);
         long per = (rows + parts - 1) / parts;
         if (parts == 1) { body(0, 0, rows); return; }
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
+        if (OpenMpTeam.Available) OpenMpTeam.Run(parts, k => body(k, k * per, Math.Min(rows, (k + 1) * per)));
+        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
             k => body(k, k * per, Math.Min(rows, (k + 1) * per)));
     }
 

@@ -141,6 +141,8 @@ public sealed record HostInfo
     public required string Allocator { get; init; }
     /// <summary>libgomp's wait settings in force (OMP_WAIT_POLICY / GOMP_SPINCOUNT), "default" when neither is set.</summary>
     public required string OpenMp { get; init; }
+    /// <summary>Which threads run the second half of our C# row kernels: libtorch's OpenMP team or the .NET pool (and why).</summary>
+    public required string KernelThreads { get; init; }
     public required string Timestamp { get; init; }
 }
 
@@ -232,6 +234,7 @@ public static class ThroughputBenchmark
                 LoadAfter = LoadAverage(),
                 Allocator = Allocator(),
                 OpenMp = OpenMpSettings(),
+                KernelThreads = KernelThreads(),
                 Timestamp = DateTimeOffset.UtcNow.ToString("O"),
             },
         };
@@ -486,6 +489,9 @@ public static class ThroughputBenchmark
             .ToArray();
         return parts.Length == 0 ? "default" : string.Join(" ", parts);
     }
+
+    /// <summary>"openmp" when our row kernels run on libtorch's OpenMP team, else ".NET thread pool (reason)".</summary>
+    public static string KernelThreads() => Models.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Models.OpenMpTeam.Origin})";
 
     /// <summary>"jemalloc (MALLOC_CONF)" when jemalloc is mapped into this process, else "glibc".</summary>
     public static string Allocator()

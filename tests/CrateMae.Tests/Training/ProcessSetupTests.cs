@@ -83,4 +83,12 @@ public sealed class ProcessSetupTests
         Assert.Equal("OMP_WAIT_POLICY=PASSIVE", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null }));
         Assert.Equal("GOMP_SPINCOUNT=1000", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = "1000" }));
     }
+
+    [Fact]
+    public void Given_libtorchs_libgomp_When_the_cli_runs_Then_the_row_kernels_use_its_OpenMP_team_unless_the_dotnet_pool_is_asked_for()
+    {
+        Assert.Equal("openmp", CliHost("kernel_threads", new() { ["CRATE_MAE_KERNEL_THREADS"] = null }));
+        Assert.Equal(".NET thread pool (disabled by CRATE_MAE_KERNEL_THREADS=dotnet)",
+            CliHost("kernel_threads", new() { ["CRATE_MAE_KERNEL_THREADS"] = "dotnet" }));
+    }
 }
