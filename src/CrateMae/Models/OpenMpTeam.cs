@@ -59,10 +59,7 @@ internal static unsafe class OpenMpTeam
     /// <summary>The libgomp files mapped into this process; the one next to libtorch first.</summary>
     private static IEnumerable<string> LoadedLibGomp()
     {
-        string[] maps;
-        try { maps = File.ReadAllLines("/proc/self/maps"); }
-        catch (IOException) { return []; }
-        var paths = maps.Select(l => l.IndexOf('/') is var i and >= 0 ? l[i..] : "").Where(p => p.Length > 0).Distinct().ToList();
+        var paths = Training.ProcessSetup.MappedFiles() ?? [];
         var torchDir = paths.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
             .Select(Path.GetDirectoryName).FirstOrDefault();
         return paths.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))

@@ -45,9 +45,9 @@ internal static unsafe class SimdTensor
         int parts = Parts(rows);
         long per = (rows + parts - 1) / parts;
         if (parts == 1) { body(0, 0, rows); return; }
-        if (OpenMpTeam.Available) OpenMpTeam.Run(parts, k => body(k, k * per, Math.Min(rows, (k + 1) * per)));
-        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
-            k => body(k, k * per, Math.Min(rows, (k + 1) * per)));
+        void Part(int k) => body(k, k * per, Math.Min(rows, (k + 1) * per));
+        if (OpenMpTeam.Available) OpenMpTeam.Run(parts, Part);
+        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

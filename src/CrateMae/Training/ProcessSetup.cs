@@ -94,6 +94,17 @@ public static class ProcessSetup
         Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? null : preload);
     }
 
+    /// <summary>The files mapped into this process (<c>/proc/self/maps</c>), each once; null where that cannot be read.</summary>
+    internal static IReadOnlyList<string>? MappedFiles()
+    {
+        try
+        {
+            return File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is var i and >= 0 ? l[i..] : "")
+                .Where(p => p.Length > 0).Distinct().ToList();
+        }
+        catch (IOException) { return null; }
+    }
+
     /// <summary>On Linux, and <paramref name="program"/> is the entry assembly (not an assembly loaded by another host).</summary>
     private static bool IsRunningProgram(Assembly program)
     {

@@ -496,9 +496,9 @@ public static class ThroughputBenchmark
     /// <summary>"jemalloc (MALLOC_CONF)" when jemalloc is mapped into this process, else "glibc".</summary>
     public static string Allocator()
     {
-        bool jemalloc;
-        try { jemalloc = File.ReadLines("/proc/self/maps").Any(l => l.Contains("libjemalloc", StringComparison.Ordinal)); }
-        catch (IOException) { jemalloc = (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc", StringComparison.Ordinal); }
+        bool jemalloc = ProcessSetup.MappedFiles() is { } files
+            ? files.Any(f => f.Contains("libjemalloc", StringComparison.Ordinal))
+            : (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc", StringComparison.Ordinal);
         if (!jemalloc) return "glibc";
         var conf = Environment.GetEnvironmentVariable("MALLOC_CONF");
         return string.IsNullOrEmpty(conf) ? "jemalloc" : $"jemalloc ({conf})";
