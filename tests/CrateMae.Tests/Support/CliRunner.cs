@@ -12,6 +12,10 @@ public static class CliRunner
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "crate-mae.dll");
 
+    /// <summary>A one-block CRATE-MAE config (16 px, patch 4, width 32) for <c>--model</c>/<c>--config</c> in quick runs.</summary>
+    public const string TinyConfig =
+        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
+
     /// <summary>The benchmark project (<c>bench/CrateMae.Bench</c>: BenchmarkDotNet module benchmarks and <c>ab</c>).</summary>
     public static string BenchDll => Path.Combine(AppContext.BaseDirectory, "CrateMae.Bench.dll");
 

@@ -12,15 +12,12 @@ public sealed class AbEnvScriptTests
 {
     private static string Script => Path.Combine(Fixtures.RepoRoot, "bench", "ab_env.py");
 
-    private const string TinyConfig =
-        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
-
     [Fact]
     public void Given_two_environments_When_the_steps_are_alternated_Then_each_phase_reports_a_ratio_over_every_round()
     {
         if (!File.Exists(PythonPath)) return;
         var (code, stdout, stderr) = RunPythonFile(Script,
-            ["--b", "GOMP_SPINCOUNT=1000", "--model", TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1",
+            ["--b", "GOMP_SPINCOUNT=1000", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1",
              "--threads", "1", "--precision", "fp32", "--gap", "0", "--crate-mae", $"dotnet {CliRunner.Dll}"], "", TimeSpan.FromMinutes(5));
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains("B: GOMP_SPINCOUNT=1000", stdout);
@@ -34,7 +31,7 @@ public sealed class AbEnvScriptTests
     {
         if (!File.Exists(PythonPath)) return;
         var (code, stdout, stderr) = RunPythonFile(Script,
-            ["--b-crate-mae", $"dotnet {CliRunner.Dll}", "--model", TinyConfig, "--batch", "2", "--steps", "2", "--warmup", "1",
+            ["--b-crate-mae", $"dotnet {CliRunner.Dll}", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "2", "--warmup", "1",
              "--threads", "1", "--precision", "fp32", "--only", "train", "--gap", "0", "--crate-mae", $"dotnet {CliRunner.Dll}"], "", TimeSpan.FromMinutes(5));
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains($"B: (CLI defaults), build dotnet {CliRunner.Dll}", stdout);
@@ -48,7 +45,7 @@ public sealed class AbEnvScriptTests
     {
         if (!File.Exists(PythonPath)) return;
         var (code, _, stderr) = RunPythonFile(Script,
-            ["--b-crate-mae", "/no/such/crate-mae.dll", "--model", TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}"], "");
+            ["--b-crate-mae", "/no/such/crate-mae.dll", "--model", CliRunner.TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}"], "");
         Assert.NotEqual(0, code);
         Assert.Contains("--b-crate-mae /no/such/crate-mae.dll: not found", stderr);
     }
@@ -57,7 +54,7 @@ public sealed class AbEnvScriptTests
     public void Given_a_setting_without_a_value_When_started_Then_it_stops_naming_the_option()
     {
         if (!File.Exists(PythonPath)) return;
-        var (code, _, stderr) = RunPythonFile(Script, ["--a", "GOMP_SPINCOUNT", "--model", TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}"], "");
+        var (code, _, stderr) = RunPythonFile(Script, ["--a", "GOMP_SPINCOUNT", "--model", CliRunner.TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}"], "");
         Assert.NotEqual(0, code);
         Assert.Contains("--a GOMP_SPINCOUNT: expected NAME=VALUE", stderr);
     }

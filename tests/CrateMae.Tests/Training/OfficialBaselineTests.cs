@@ -39,8 +39,7 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
     public void Given_a_tiny_config_When_the_baseline_benchmarks_Then_it_reports_train_and_embed_throughput()
     {
         if (TorchMissing()) return;
-        const string config = """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
-        var stdout = RunPythonChecked(Script, "--config", config, "--batch", "2", "--steps", "2", "--warmup", "1", "--threads", "1");
+        var stdout = RunPythonChecked(Script, "--config", CliRunner.TinyConfig, "--batch", "2", "--steps", "2", "--warmup", "1", "--threads", "1");
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
         Assert.Equal("crate-mae/official-baseline/1", root.GetProperty("schema").GetString());
@@ -52,16 +51,13 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
         }
     }
 
-    private const string TinyConfig =
-        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
-
     [Fact]
     public void Given_lockstep_When_the_baseline_gets_one_go_per_step_Then_it_announces_each_step_and_reports_its_time()
     {
         if (TorchMissing()) return;
         // One 'go' per step: 2 phases × (1 warm-up + 2 timed).
         var (code, stdout, stderr) = RunPythonFile(ScriptPath,
-            ["--config", TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"],
+            ["--config", CliRunner.TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"],
             string.Concat(Enumerable.Repeat("go\n", 6)));
         Assert.True(code == 0, stderr);
         var lines = stderr.Split('\n').Where(l => l.StartsWith("lockstep: ")).ToList();
@@ -79,7 +75,7 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
     {
         if (TorchMissing()) return;
         var (code, _, stderr) = RunPythonFile(ScriptPath,
-            ["--config", TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"], "go\n");
+            ["--config", CliRunner.TinyConfig, "--batch", "1", "--steps", "2", "--warmup", "1", "--threads", "1", "--lockstep"], "go\n");
         Assert.NotEqual(0, code);
         Assert.Contains("--lockstep: the input ended while the next train step waited for 'go'", stderr);
     }
@@ -91,7 +87,7 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
         using var dir = NewTempFolder();
         var json = Path.Combine(dir.Path, "paired.json");
         var (code, stdout, stderr) = RunPythonFile(Path.Combine(Fixtures.RepoRoot, "bench", "vs_official.py"),
-            ["--paired", "--model", TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1", "--gap", "0",
+            ["--paired", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1", "--gap", "0",
              "--crate-mae", $"dotnet {CliRunner.Dll}", "--also", $"second=dotnet {CliRunner.Dll}", "--json", json], "", TimeSpan.FromMinutes(5));
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains("second:bf16", stdout);
@@ -122,7 +118,7 @@ public sealed class OfficialBaselineTests(ITestOutputHelper output)
     {
         if (TorchMissing()) return;
         var (code, _, stderr) = RunPythonFile(Path.Combine(Fixtures.RepoRoot, "bench", "vs_official.py"),
-            ["--paired", "--model", TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}", "--also", $"dotnet {CliRunner.Dll}"], "");
+            ["--paired", "--model", CliRunner.TinyConfig, "--crate-mae", $"dotnet {CliRunner.Dll}", "--also", $"dotnet {CliRunner.Dll}"], "");
         Assert.NotEqual(0, code);
         Assert.Contains("--also dotnet", stderr);
         Assert.Contains("expected NAME=CRATE_MAE", stderr);

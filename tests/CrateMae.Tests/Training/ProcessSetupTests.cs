@@ -12,9 +12,6 @@ public sealed class ProcessSetupTests
 {
     private const string Jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 
-    private const string TinyConfig =
-        """{"name":"t","kind":"crate","img_size":16,"patch_size":4,"in_chans":3,"embed_dim":32,"depth":1,"num_heads":2,"decoder_embed_dim":32,"decoder_depth":1,"decoder_num_heads":2}""";
-
     [Fact]
     public void Given_an_assembly_that_is_not_the_entry_assembly_When_set_up_Then_the_process_is_neither_restarted_nor_its_environment_changed()
     {
@@ -38,9 +35,7 @@ public sealed class ProcessSetupTests
             ["LD_PRELOAD"] = null, ["MALLOC_CONF"] = null, ["CRATE_MAE_ALLOCATOR"] = null, ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null,
         };
 
-        var r = CliRunner.RunProgram(CliRunner.BenchDll, TimeSpan.FromMinutes(3), unset,
-            "ab", "--variant", "simd", "--model", TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
-            "--precision", "fp32", "--phase", "train");
+        var r = BenchAb(unset);
 
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains($"host: allocator jemalloc ({ProcessSetup.JemallocConf}), OpenMP OMP_WAIT_POLICY=PASSIVE", r.Stdout);
@@ -49,20 +44,23 @@ public sealed class ProcessSetupTests
     [Fact]
     public void Given_glibc_asked_for_When_the_benchmark_project_starts_Then_it_keeps_the_c_librarys_malloc()
     {
-        var r = CliRunner.RunProgram(CliRunner.BenchDll, TimeSpan.FromMinutes(3),
-            new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" },
-            "ab", "--variant", "simd", "--model", TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
-            "--precision", "fp32", "--phase", "train");
+        var r = BenchAb(new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["CRATE_MAE_ALLOCATOR"] = "glibc" });
 
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("host: allocator glibc,", r.Stdout);
     }
 
+    /// <summary>One training pair of the bench program's <c>ab</c> on the tiny config, under the given environment.</summary>
+    private static CliRunner.Result BenchAb(Dictionary<string, string?> environment) =>
+        CliRunner.RunProgram(CliRunner.BenchDll, TimeSpan.FromMinutes(3), environment,
+            "ab", "--variant", "simd", "--model", CliRunner.TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
+            "--precision", "fp32", "--phase", "train");
+
     /// <summary>A host setting ("allocator", "open_mp") that <c>crate-mae bench --json</c> reports under the given environment.</summary>
     private static string CliHost(string property, Dictionary<string, string?> environment)
     {
         var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
-            "bench", "--model", TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
+            "bench", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.GetProperty("host").GetProperty(property).GetString()!;
