@@ -87,7 +87,10 @@ def main():
     ap.add_argument("--crate-mae", default=DEFAULT_CLI,
                     help="the crate-mae executable, or a command line (e.g. 'dotnet path/crate-mae.dll')")
     ap.add_argument("--paired", action="store_true", help="alternate single steps of all processes (see above)")
-    ap.add_argument("--gap", type=float, default=0.2, help="--paired: seconds of pause after each step (default 0.2)")
+    # 0.5 s (0.2 before the tenth session): crate-mae's adaptive OpenMP spin count samples the machine every 0.1 s and
+    # stops spinning while another process (here the official one, during its step) is busy; a pause of a few windows
+    # lets each side start its step as it would on a machine of its own.
+    ap.add_argument("--gap", type=float, default=0.5, help="--paired: seconds of pause after each step (default 0.5)")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=CRATE_MAE",
                     help="--paired: also run this build (path or command line) in the same rounds, as NAME:PRECISION")
     ap.add_argument("--json", metavar="FILE", help="also write every run and the summary here")

@@ -124,7 +124,8 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         AnsiConsole.WriteLine("warm-up (until the .NET JIT is quiet): " +
             string.Join("; ", new[] { Warm("train", r.Train), Warm("embed", r.Embed) }.Where(x => x.Length > 0)));
         AnsiConsole.WriteLine(
-            $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}, kernel threads {r.Host.KernelThreads}" +
+            $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
+            (r.Host.OpenMpSpinShare is { } spin ? $", spinning {F(100 * spin, "F0")} % of the run" : "") + $", kernel threads {r.Host.KernelThreads}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));
     }
 }

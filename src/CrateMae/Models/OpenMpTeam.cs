@@ -39,7 +39,7 @@ internal static unsafe class OpenMpTeam
             Origin = $"libtorch not loaded: {e.Message}";
             return;
         }
-        foreach (var path in LoadedLibGomp())
+        foreach (var path in Training.ProcessSetup.LoadedLibGomp())
         {
             if (!NativeLibrary.TryLoad(path, out var lib)) continue;
             if (NativeLibrary.TryGetExport(lib, "GOMP_parallel", out var parallel)
@@ -54,16 +54,6 @@ internal static unsafe class OpenMpTeam
                 return;
             }
         }
-    }
-
-    /// <summary>The libgomp files mapped into this process; the one next to libtorch first.</summary>
-    private static IEnumerable<string> LoadedLibGomp()
-    {
-        var paths = Training.ProcessSetup.MappedFiles() ?? [];
-        var torchDir = paths.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
-            .Select(Path.GetDirectoryName).FirstOrDefault();
-        return paths.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))
-            .OrderBy(p => Path.GetDirectoryName(p) == torchDir ? 0 : 1);
     }
 
     private sealed class Job(int parts, Action<int> part)

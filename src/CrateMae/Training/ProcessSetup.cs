@@ -11,36 +11,60 @@ namespace CrateMae.Training;
 /// <remarks>
 /// libgomp's worker threads spin at every barrier (by default up to 300 000 iterations) before they sleep. When
 /// another process also wants the cores (a shared 2-core machine, a concurrent build), a spinning thread burns the time
-/// slice its partner needs, and a 2-thread training step became 3–8× slower than a 1-thread one (docs/performance.md).
-/// <c>OMP_WAIT_POLICY=PASSIVE</c> makes idle workers sleep at once. <see cref="ConfigureOpenMp"/> sets it unless the
-/// user set <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> already; a program calls it from a module initializer of its
-/// entry assembly, before any torch call: libgomp reads the variables when it is loaded, so this cannot be changed later
-/// in the process.
-/// On a machine that runs nothing else, spinning pays since our row kernels run on libtorch's own OpenMP team
-/// (<c>OpenMpTeam</c>, ninth session): <c>GOMP_SPINCOUNT=300000</c>, libgomp's own default and what PyTorch runs with,
-/// made bf16 training steps 6–7 % faster (crate-small at 224 px, the 32-px model), because a region no longer waits for
-/// its worker to wake; two such jobs side by side ran 3× slower than under PASSIVE. PASSIVE stays the default; a user's
-/// own setting is kept (docs/performance.md §4).
+/// slice its partner needs: two 2-thread jobs side by side ran 2.3–3.2× slower than with <c>OMP_WAIT_POLICY=PASSIVE</c>,
+/// which makes idle workers sleep at once (docs/performance.md §4). On a machine that runs nothing else, spinning pays:
+/// bf16 training steps 6–8 % faster (crate-small at 224 px, the 32-px model), because a parallel region no longer waits
+/// for its worker to wake (on this VM a vCPU that halted for a millisecond takes 30–140 µs to wake).
+/// So by default (tenth session) the spin count follows the machine: <see cref="ConfigureOpenMp"/> sets
+/// <c>GOMP_SPINCOUNT</c> to <see cref="AdaptiveSpin.Marker"/> and starts <see cref="AdaptiveSpin"/>, which switches
+/// between spinning and PASSIVE every 100 ms from what the other processes use. <c>CRATE_MAE_OPENMP=passive</c> asks
+/// for PASSIVE; a user's own <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> is kept. A program calls it from a module
+/// initializer of its entry assembly, before any torch call: libgomp reads the variables when it is loaded.
 /// </remarks>
 public static class ProcessSetup
 {
     /// <summary>
-    /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the process environment unless an OpenMP wait setting is given (see the
-    /// remarks). <paramref name="program"/> is the caller's own assembly: only the program itself changes the
-    /// environment, not a host that loads its assembly (a test runner, whose child processes inherit it).
+    /// Chooses libgomp's wait policy before libtorch loads (see the remarks): the adaptive spin count by default,
+    /// <c>OMP_WAIT_POLICY=PASSIVE</c> with <c>CRATE_MAE_OPENMP=passive</c>, nothing when the user set
+    /// <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c>. <paramref name="program"/> is the caller's own assembly: only the
+    /// program itself changes the environment, not a host that loads its assembly (a test runner, whose child processes
+    /// inherit it).
     /// </summary>
     public static void ConfigureOpenMp(Assembly program)
     {
         if (!IsRunningProgram(program)) return;
-        if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null ||
-            Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") is not null) return;
+        var choice = Environment.GetEnvironmentVariable("CRATE_MAE_OPENMP");
+        if (choice is not null && !choice.Equals("adaptive", StringComparison.OrdinalIgnoreCase)
+            && !choice.Equals("passive", StringComparison.OrdinalIgnoreCase))
+        {
+            // A module initializer has no caller to catch an exception: say what is wrong and stop before any work.
+            Console.Error.WriteLine($"error: environment variable CRATE_MAE_OPENMP={choice}: expected adaptive (the default) or passive");
+            Environment.Exit(2);
+        }
+        var spinCount = Environment.GetEnvironmentVariable("GOMP_SPINCOUNT");
+        // Our own marker, inherited across the jemalloc restart (UseJemalloc), is not a user's setting.
+        bool ours = spinCount == AdaptiveSpin.Marker.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null || (spinCount is not null && !ours)) return;
         try
         {
-            if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0)
-                Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
+            if (choice is not null && choice.Equals("passive", StringComparison.OrdinalIgnoreCase))
+            {
+                if (ours) SetNativeEnvironment("GOMP_SPINCOUNT", null);
+                SetNativeEnvironment("OMP_WAIT_POLICY", "PASSIVE");
+                return;
+            }
+            if (!ours) SetNativeEnvironment("GOMP_SPINCOUNT", AdaptiveSpin.Marker.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            AdaptiveSpin.Start();
         }
         catch (DllNotFoundException) { }
         catch (EntryPointNotFoundException) { }
+    }
+
+    /// <summary>Sets (or with null removes) a variable in the C library's environment, which libgomp reads, and in .NET's.</summary>
+    private static void SetNativeEnvironment(string name, string? value)
+    {
+        if ((value is null ? unsetenv(name) : setenv(name, value, 1)) == 0)
+            Environment.SetEnvironmentVariable(name, value);
     }
 
     /// <summary>Where Debian, Ubuntu and Fedora install jemalloc 5 (<c>libjemalloc2</c>, <c>jemalloc</c>).</summary>
@@ -94,15 +118,43 @@ public static class ProcessSetup
         Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? null : preload);
     }
 
-    /// <summary>The files mapped into this process (<c>/proc/self/maps</c>), each once; null where that cannot be read.</summary>
-    internal static IReadOnlyList<string>? MappedFiles()
+    /// <summary>One line of <c>/proc/self/maps</c>: an address range, its permissions (<c>rw-p</c>) and its file, or "".</summary>
+    internal readonly record struct Mapping(ulong Start, ulong End, string Permissions, string Path)
     {
-        try
-        {
-            return File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is var i and >= 0 ? l[i..] : "")
-                .Where(p => p.Length > 0).Distinct().ToList();
-        }
+        public bool Writable => Permissions.Length >= 2 && Permissions[0] == 'r' && Permissions[1] == 'w';
+    }
+
+    /// <summary>The memory mappings of this process in address order; null where <c>/proc/self/maps</c> cannot be read.</summary>
+    internal static IReadOnlyList<Mapping>? Mappings()
+    {
+        try { return File.ReadLines("/proc/self/maps").Select(ParseMapping).ToList(); }
         catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Parses a <c>/proc/self/maps</c> line (<c>start-end perms offset dev inode [path]</c>).</summary>
+    internal static Mapping ParseMapping(string line)
+    {
+        var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+        var range = fields[0].Split('-');
+        var hex = System.Globalization.NumberStyles.HexNumber;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        return new Mapping(ulong.Parse(range[0], hex, inv), ulong.Parse(range[1], hex, inv), fields[1],
+            line.IndexOf('/') is var i and >= 0 ? line[i..] : "");
+    }
+
+    /// <summary>The files mapped into this process, each once; null where that cannot be read.</summary>
+    internal static IReadOnlyList<string>? MappedFiles() =>
+        Mappings()?.Select(m => m.Path).Where(p => p.Length > 0).Distinct().ToList();
+
+    /// <summary>The libgomp files mapped into this process, the one next to libtorch first (its name is hashed).</summary>
+    internal static IEnumerable<string> LoadedLibGomp()
+    {
+        var paths = MappedFiles() ?? [];
+        var torchDir = paths.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
+            .Select(Path.GetDirectoryName).FirstOrDefault();
+        return paths.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))
+            .OrderBy(p => Path.GetDirectoryName(p) == torchDir ? 0 : 1).ToList();
     }
 
     /// <summary>On Linux, and <paramref name="program"/> is the entry assembly (not an assembly loaded by another host).</summary>
@@ -114,6 +166,9 @@ public static class ProcessSetup
 
     [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
     private static extern int setenv(string name, string value, int overwrite);
+
+    [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
+    private static extern int unsetenv(string name);
 
     [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true, SetLastError = true)]
     private static extern int execve(string path, string?[] argv, string?[] envp);

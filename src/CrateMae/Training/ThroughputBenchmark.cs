@@ -139,8 +139,10 @@ public sealed record HostInfo
     public required double LoadBefore { get; init; }
     public required double LoadAfter { get; init; }
     public required string Allocator { get; init; }
-    /// <summary>libgomp's wait settings in force (OMP_WAIT_POLICY / GOMP_SPINCOUNT), "default" when neither is set.</summary>
+    /// <summary>libgomp's wait settings in force: the adaptive spin count, OMP_WAIT_POLICY / GOMP_SPINCOUNT, or "default".</summary>
     public required string OpenMp { get; init; }
+    /// <summary>Under the adaptive spin count, the share of its windows during the run in which the workers spun; else null.</summary>
+    public double? OpenMpSpinShare { get; init; }
     /// <summary>Which threads run the second half of our C# row kernels: libtorch's OpenMP team or the .NET pool (and why).</summary>
     public required string KernelThreads { get; init; }
     public required string Timestamp { get; init; }
@@ -170,6 +172,7 @@ public static class ThroughputBenchmark
         var device = DeviceChoice.Parse(options.Device);
         var precision = MatmulPrecision.Parse(options.Precision);
         double loadBefore = LoadAverage();
+        var spinBefore = AdaptiveSpin.Counters;
         // The end count is taken after a full collection; so is this one, or tensors that earlier code on this thread
         // dropped without disposing would be finalised in between and make the counts differ. Likewise the gradient
         // wrappers an earlier backward on this thread left to AutogradHandoff: the run's first backward would free them.
@@ -234,6 +237,7 @@ public static class ThroughputBenchmark
                 LoadAfter = LoadAverage(),
                 Allocator = Allocator(),
                 OpenMp = OpenMpSettings(),
+                OpenMpSpinShare = SpinShare(spinBefore, AdaptiveSpin.Counters),
                 KernelThreads = KernelThreads(),
                 Timestamp = DateTimeOffset.UtcNow.ToString("O"),
             },
@@ -479,9 +483,13 @@ public static class ThroughputBenchmark
         catch (UnauthorizedAccessException) { return double.NaN; }
     }
 
-    /// <summary>OMP_WAIT_POLICY and GOMP_SPINCOUNT as set in the environment ("default" when neither is).</summary>
+    /// <summary>
+    /// The adaptive spin count's rule when <see cref="ProcessSetup"/> chose it, else OMP_WAIT_POLICY and GOMP_SPINCOUNT as
+    /// set in the environment ("default" when neither is).
+    /// </summary>
     public static string OpenMpSettings()
     {
+        if (AdaptiveSpin.Started) return AdaptiveSpin.Describe();
         var parts = new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT" }
             .Select(v => (v, Environment.GetEnvironmentVariable(v)))
             .Where(p => !string.IsNullOrEmpty(p.Item2))
@@ -489,6 +497,10 @@ public static class ThroughputBenchmark
             .ToArray();
         return parts.Length == 0 ? "default" : string.Join(" ", parts);
     }
+
+    /// <summary>The share of the adaptive spin count's windows between two readings in which the workers spun; null if none.</summary>
+    internal static double? SpinShare((long Windows, long Spinning) before, (long Windows, long Spinning) after) =>
+        after.Windows > before.Windows ? (double)(after.Spinning - before.Spinning) / (after.Windows - before.Windows) : null;
 
     /// <summary>"openmp" when our row kernels run on libtorch's OpenMP team, else ".NET thread pool (reason)".</summary>
     public static string KernelThreads() => Models.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Models.OpenMpTeam.Origin})";

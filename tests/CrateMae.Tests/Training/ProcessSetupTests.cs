@@ -38,7 +38,7 @@ public sealed class ProcessSetupTests
         var r = BenchAb(unset);
 
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
-        Assert.Contains($"host: allocator jemalloc ({ProcessSetup.JemallocConf}), OpenMP OMP_WAIT_POLICY=PASSIVE", r.Stdout);
+        Assert.Contains($"host: allocator jemalloc ({ProcessSetup.JemallocConf}), OpenMP adaptive (GOMP_SPINCOUNT {AdaptiveSpin.SpinCount} ", r.Stdout);
     }
 
     [Fact]
@@ -76,10 +76,37 @@ public sealed class ProcessSetupTests
     }
 
     [Fact]
-    public void Given_no_OpenMP_wait_setting_When_the_cli_starts_Then_idle_workers_sleep_and_a_users_own_setting_is_kept()
+    public void Given_no_OpenMP_wait_setting_When_the_cli_starts_Then_the_spin_count_adapts_passive_can_be_asked_for_and_a_users_own_setting_is_kept()
     {
-        Assert.Equal("OMP_WAIT_POLICY=PASSIVE", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null }));
-        Assert.Equal("GOMP_SPINCOUNT=1000", CliHost("open_mp", new() { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = "1000" }));
+        var none = new Dictionary<string, string?> { ["OMP_WAIT_POLICY"] = null, ["GOMP_SPINCOUNT"] = null, ["CRATE_MAE_OPENMP"] = null };
+        var (openMp, share) = CliOpenMp(none);
+        Assert.StartsWith($"adaptive (GOMP_SPINCOUNT {AdaptiveSpin.SpinCount} ", openMp);   // found: "adaptive, inactive: why" if not
+        Assert.True(share is null or (>= 0 and <= 1), $"open_mp_spin_share {share}");
+
+        Assert.Equal(("OMP_WAIT_POLICY=PASSIVE", null), CliOpenMp(new(none) { ["CRATE_MAE_OPENMP"] = "passive" }));
+        Assert.Equal(("GOMP_SPINCOUNT=1000", null), CliOpenMp(new(none) { ["GOMP_SPINCOUNT"] = "1000" }));
+        Assert.Equal(("OMP_WAIT_POLICY=ACTIVE", null), CliOpenMp(new(none) { ["OMP_WAIT_POLICY"] = "ACTIVE" }));
+    }
+
+    [Fact]
+    public void Given_an_unknown_CRATE_MAE_OPENMP_When_the_cli_starts_Then_it_stops_with_an_error_naming_the_variable()
+    {
+        var r = CliRunner.Run(TimeSpan.FromMinutes(2), new Dictionary<string, string?> { ["CRATE_MAE_OPENMP"] = "spin" }, "bench", "--help");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("CRATE_MAE_OPENMP=spin: expected adaptive (the default) or passive", r.Stderr);
+    }
+
+    /// <summary><c>host.open_mp</c> and <c>host.open_mp_spin_share</c> of a <c>crate-mae bench --json</c> run.</summary>
+    private static (string OpenMp, double? SpinShare) CliOpenMp(Dictionary<string, string?> environment)
+    {
+        var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
+            "bench", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var host = doc.RootElement.GetProperty("host");
+        var share = host.GetProperty("open_mp_spin_share");
+        return (host.GetProperty("open_mp").GetString()!, share.ValueKind == JsonValueKind.Null ? null : share.GetDouble());
     }
 
     [Fact]

@@ -93,6 +93,7 @@ public sealed class ThroughputBenchmarkTests
         Assert.True(host.GetProperty("cores").GetInt32() >= 1);
         Assert.False(string.IsNullOrEmpty(host.GetProperty("allocator").GetString()));
         Assert.False(string.IsNullOrEmpty(host.GetProperty("open_mp").GetString()));
+        Assert.True(host.GetProperty("open_mp_spin_share").ValueKind is JsonValueKind.Null or JsonValueKind.Number);
         Assert.False(string.IsNullOrEmpty(host.GetProperty("kernel_threads").GetString()));
         Assert.True(DateTimeOffset.TryParse(host.GetProperty("timestamp").GetString(), out _));
     }
