@@ -10,10 +10,10 @@ namespace CrateMae.Training;
 /// program since the tenth session.
 /// </summary>
 /// <remarks>
-/// Why: a spinning worker starts the next region at once, where a sleeping one takes 10–40 µs to wake, and 30–140 µs
-/// after a millisecond or more of sleep on this VM (its vCPU halts); a crate-small step at 224 px has about 1,100
+/// Why: a spinning worker starts the next region at once, where a sleeping one takes 10–40 µs to wake, and up to
+/// 60–140 µs after milliseconds of sleep on this VM (its vCPU halts); a crate-small step at 224 px has about 1,100
 /// regions. Measured (<c>bench/ab_env.py</c>, time PASSIVE / time adaptive, docs/performance.md §4): bf16 training
-/// 4–8 % faster at 224 px and on the 32-px model. A fixed spin count costs a second job on the same cores dearly (two 2-thread
+/// 11 % faster at 224 px (fp32 5 %). A fixed spin count costs a second job on the same cores dearly (two 2-thread
 /// jobs ran 2.3–3.2× slower than under PASSIVE); this one stops spinning within 100 ms of another process getting busy.
 /// How: libgomp reads <c>GOMP_SPINCOUNT</c> once, when it loads, into an internal variable that every wait reads again,
 /// and exports no way to change it. <see cref="ProcessSetup"/> sets <c>GOMP_SPINCOUNT=</c><see cref="Marker"/> before

@@ -13,8 +13,8 @@ namespace CrateMae.Training;
 /// another process also wants the cores (a shared 2-core machine, a concurrent build), a spinning thread burns the time
 /// slice its partner needs: two 2-thread jobs side by side ran 2.3–3.2× slower than with <c>OMP_WAIT_POLICY=PASSIVE</c>,
 /// which makes idle workers sleep at once (docs/performance.md §4). On a machine that runs nothing else, spinning pays:
-/// bf16 training steps 6–8 % faster (crate-small at 224 px, the 32-px model), because a parallel region no longer waits
-/// for its worker to wake (on this VM a vCPU that halted for a millisecond takes 30–140 µs to wake).
+/// bf16 training steps 5–11 % faster (crate-small at 224 px, the 32-px model), because a parallel region no longer waits
+/// for its worker to wake (on this VM a vCPU that halted for a millisecond takes 40–60 µs to wake).
 /// So by default (tenth session) the spin count follows the machine: <see cref="ConfigureOpenMp"/> sets
 /// <c>GOMP_SPINCOUNT</c> to <see cref="AdaptiveSpin.Marker"/> and starts <see cref="AdaptiveSpin"/>, which switches
 /// between spinning and PASSIVE every 100 ms from what the other processes use. <c>CRATE_MAE_OPENMP=passive</c> asks
