@@ -57,9 +57,6 @@ public static unsafe class AdaptiveSpin
     /// <summary>Whether <see cref="ProcessSetup.ConfigureOpenMp"/> chose the adaptive spin count for this process.</summary>
     public static bool Started => Volatile.Read(ref started) == 1;
 
-    /// <summary>Whether libgomp's spin count was found and is being set.</summary>
-    public static bool Active => spinCountWord != null;
-
     /// <summary>Windows sampled so far, and how many of them the workers spun in (for a share over a run).</summary>
     public static (long Windows, long Spinning) Counters => (Interlocked.Read(ref windows), Interlocked.Read(ref spinningWindows));
 
@@ -146,14 +143,17 @@ public static unsafe class AdaptiveSpin
         {
             if (spinCountWord != null) return true;
             if (giveUp) return false;
-            var libgomp = ProcessSetup.LoadedLibGomp().FirstOrDefault();
+            // One reading of /proc/self/maps per poll serves the library lookup and the search.
+            var maps = ProcessSetup.Mappings() ?? [];
+            var files = ProcessSetup.MappedFiles(maps)!;
+            var libgomp = ProcessSetup.LoadedLibGomp(files).FirstOrDefault();
             if (libgomp is null)
             {
-                if (ProcessSetup.MappedFiles()?.Any(f => Path.GetFileName(f).StartsWith("libtorch_cpu", StringComparison.Ordinal)) != true) return null;
+                if (!files.Any(ProcessSetup.IsLibTorchCpu)) return null;
                 state = "libtorch is loaded without libgomp (another OpenMP runtime?)";
                 return false;
             }
-            var words = Locate(libgomp, Marker);
+            var words = Locate(libgomp, Marker, maps);
             if (words.Count != 1)
             {
                 state = $"{words.Count} words in the writable data of {libgomp} hold the marker {Marker} (expected 1)";
@@ -169,11 +169,12 @@ public static unsafe class AdaptiveSpin
     /// <summary>
     /// The addresses of the aligned 8-byte words equal to <paramref name="value"/> in the writable data of
     /// <paramref name="library"/>: its read-write file mappings and the anonymous mappings right after them (its .bss).
+    /// <paramref name="maps"/>: this process's mappings if already read.
     /// </summary>
-    internal static List<nint> Locate(string library, ulong value)
+    internal static List<nint> Locate(string library, ulong value, IReadOnlyList<ProcessSetup.Mapping>? maps = null)
     {
         var found = new List<nint>();
-        var maps = ProcessSetup.Mappings() ?? [];
+        maps ??= ProcessSetup.Mappings() ?? [];
         ulong previousEnd = 0;
         bool inLibrary = false;
         foreach (var m in maps)

@@ -34,26 +34,27 @@ public static class ProcessSetup
     {
         if (!IsRunningProgram(program)) return;
         var choice = Environment.GetEnvironmentVariable("CRATE_MAE_OPENMP");
-        if (choice is not null && !choice.Equals("adaptive", StringComparison.OrdinalIgnoreCase)
-            && !choice.Equals("passive", StringComparison.OrdinalIgnoreCase))
+        bool passive = choice is not null && choice.Equals("passive", StringComparison.OrdinalIgnoreCase);
+        if (choice is not null && !passive && !choice.Equals("adaptive", StringComparison.OrdinalIgnoreCase))
         {
             // A module initializer has no caller to catch an exception: say what is wrong and stop before any work.
             Console.Error.WriteLine($"error: environment variable CRATE_MAE_OPENMP={choice}: expected adaptive (the default) or passive");
             Environment.Exit(2);
         }
         var spinCount = Environment.GetEnvironmentVariable("GOMP_SPINCOUNT");
+        var marker = AdaptiveSpin.Marker.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Our own marker, inherited across the jemalloc restart (UseJemalloc), is not a user's setting.
-        bool ours = spinCount == AdaptiveSpin.Marker.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        bool ours = spinCount == marker;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null || (spinCount is not null && !ours)) return;
         try
         {
-            if (choice is not null && choice.Equals("passive", StringComparison.OrdinalIgnoreCase))
+            if (passive)
             {
                 if (ours) SetNativeEnvironment("GOMP_SPINCOUNT", null);
                 SetNativeEnvironment("OMP_WAIT_POLICY", "PASSIVE");
                 return;
             }
-            if (!ours) SetNativeEnvironment("GOMP_SPINCOUNT", AdaptiveSpin.Marker.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (!ours) SetNativeEnvironment("GOMP_SPINCOUNT", marker);
             AdaptiveSpin.Start();
         }
         catch (DllNotFoundException) { }
@@ -143,16 +144,24 @@ public static class ProcessSetup
             line.IndexOf('/') is var i and >= 0 ? line[i..] : "");
     }
 
-    /// <summary>The files mapped into this process, each once; null where that cannot be read.</summary>
-    internal static IReadOnlyList<string>? MappedFiles() =>
-        Mappings()?.Select(m => m.Path).Where(p => p.Length > 0).Distinct().ToList();
+    /// <summary>
+    /// The files mapped into this process, each once (from <paramref name="maps"/> if already read); null where that
+    /// cannot be read.
+    /// </summary>
+    internal static IReadOnlyList<string>? MappedFiles(IReadOnlyList<Mapping>? maps = null) =>
+        (maps ?? Mappings())?.Select(m => m.Path).Where(p => p.Length > 0).Distinct().ToList();
 
-    /// <summary>The libgomp files mapped into this process, the one next to libtorch first (its name is hashed).</summary>
-    internal static IEnumerable<string> LoadedLibGomp()
+    /// <summary>Whether <paramref name="path"/> is libtorch's CPU library.</summary>
+    internal static bool IsLibTorchCpu(string path) => Path.GetFileName(path).StartsWith("libtorch_cpu", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The libgomp files mapped into this process (among <paramref name="mappedFiles"/> if already read), the one next to
+    /// libtorch first (its name is hashed).
+    /// </summary>
+    internal static IEnumerable<string> LoadedLibGomp(IReadOnlyList<string>? mappedFiles = null)
     {
-        var paths = MappedFiles() ?? [];
-        var torchDir = paths.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
-            .Select(Path.GetDirectoryName).FirstOrDefault();
+        var paths = mappedFiles ?? MappedFiles() ?? [];
+        var torchDir = paths.Where(IsLibTorchCpu).Select(Path.GetDirectoryName).FirstOrDefault();
         return paths.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))
             .OrderBy(p => Path.GetDirectoryName(p) == torchDir ? 0 : 1).ToList();
     }

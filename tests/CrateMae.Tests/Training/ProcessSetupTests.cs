@@ -56,15 +56,19 @@ public sealed class ProcessSetupTests
             "ab", "--variant", "simd", "--model", CliRunner.TinyConfig, "--batch", "2", "--pairs", "1", "--warmup", "0", "--threads", "1",
             "--precision", "fp32", "--phase", "train");
 
-    /// <summary>A host setting ("allocator", "open_mp") that <c>crate-mae bench --json</c> reports under the given environment.</summary>
-    private static string CliHost(string property, Dictionary<string, string?> environment)
+    /// <summary>The <c>host</c> object that <c>crate-mae bench --json</c> reports under the given environment.</summary>
+    private static JsonElement CliHostJson(Dictionary<string, string?> environment)
     {
         var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
             "bench", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = JsonDocument.Parse(r.Stdout);
-        return doc.RootElement.GetProperty("host").GetProperty(property).GetString()!;
+        return doc.RootElement.GetProperty("host").Clone();
     }
+
+    /// <summary>A host setting ("allocator", "kernel_threads") that <c>crate-mae bench --json</c> reports under the given environment.</summary>
+    private static string CliHost(string property, Dictionary<string, string?> environment) =>
+        CliHostJson(environment).GetProperty(property).GetString()!;
 
     [SkippableFact]
     public void Given_jemalloc_installed_When_the_cli_starts_Then_it_runs_under_jemalloc_without_decay_unless_glibc_is_asked_for()
@@ -100,11 +104,7 @@ public sealed class ProcessSetupTests
     /// <summary><c>host.open_mp</c> and <c>host.open_mp_spin_share</c> of a <c>crate-mae bench --json</c> run.</summary>
     private static (string OpenMp, double? SpinShare) CliOpenMp(Dictionary<string, string?> environment)
     {
-        var r = CliRunner.Run(TimeSpan.FromMinutes(2), environment,
-            "bench", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0", "--peak-size", "0", "--json");
-        Assert.True(r.ExitCode == 0, r.Stderr);
-        using var doc = JsonDocument.Parse(r.Stdout);
-        var host = doc.RootElement.GetProperty("host");
+        var host = CliHostJson(environment);
         var share = host.GetProperty("open_mp_spin_share");
         return (host.GetProperty("open_mp").GetString()!, share.ValueKind == JsonValueKind.Null ? null : share.GetDouble());
     }
