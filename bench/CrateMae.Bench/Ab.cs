@@ -15,7 +15,8 @@ namespace CrateMae.Bench;
 /// <code>dotnet run -c Release --project bench/CrateMae.Bench -- ab --variant simd --model bench/cmp32.json --batch 64 --pairs 60</code>
 /// Variants: <c>simd</c> (our AVX-512 kernels against libtorch's ops, <see cref="Kernels.UseLibtorchKernels"/>),
 /// <c>decoder-stream</c> (the CRATE decoder on the bf16 stream against a float32 one, <see cref="Kernels.UseFloat32DecoderStream"/>),
-/// <c>attention-explicit</c> and <c>attention-sdpa</c> (the default attention form against one forced form, <see cref="Kernels.Use"/>), and
+/// <c>attention-explicit</c>, <c>attention-sdpa</c> and <c>attention-fused</c> (the default attention form against one forced form,
+/// <see cref="Kernels.Use"/>), and
 /// <c>patch-embed-conv</c> (the patch embedding as one GEMM against the strided convolution, <see cref="Kernels.UseConvPatchEmbed"/>).
 /// </summary>
 public static class Ab
@@ -26,6 +27,7 @@ public static class Ab
         ["decoder-stream"] = () => Kernels.UseFloat32DecoderStream(),
         ["attention-explicit"] = () => Kernels.Use(AttentionKernel.Explicit),
         ["attention-sdpa"] = () => Kernels.Use(AttentionKernel.Sdpa),
+        ["attention-fused"] = () => Kernels.Use(AttentionKernel.Fused),
         ["patch-embed-conv"] = () => Kernels.UseConvPatchEmbed(),
     };
 

@@ -6,7 +6,7 @@ namespace CrateMae.Models;
 /// <summary>How the multi-head subspace attention forms softmax(A Aᵀ/√d_h) A on the fast path.</summary>
 public enum AttentionKernel
 {
-    /// <summary>Measured choice (docs/performance.md): fused SDPA in fp32 and for bf16 without gradients, explicit products for bf16 training.</summary>
+    /// <summary>Measured choice (docs/performance.md): our per-head kernel for fp32 MSSA, explicit products for bf16, libtorch's SDPA otherwise.</summary>
     Auto,
 
     /// <summary>Batched products around a row softmax, with one contiguous copy of the heads.</summary>
@@ -14,6 +14,9 @@ public enum AttentionKernel
 
     /// <summary><c>scaled_dot_product_attention(A, A, A)</c> (libtorch's fused CPU flash kernel; its default scale 1/√d_h is ours).</summary>
     Sdpa,
+
+    /// <summary>Our float32 per-head kernel (<see cref="FusedAttentionF32"/>): products, softmax and gradients one head at a time in the cache.</summary>
+    Fused,
 }
 
 /// <summary>How the fast ISTA step forms (y − yWᵀ)W.</summary>
@@ -102,29 +105,37 @@ public static class Kernels
     }
 
     /// <summary>
-    /// Longest sequence for which fp32 training takes the explicit attention. At N = 197 (224 px, patch 16) it was only
-    /// 2.3 % faster and kept 400 MB more for the backward (crate-small, batch 8: RSS 1,631 MB against 1,229 MB): the
-    /// float32 [B·K, N, N] probabilities of every block, which the flash kernel recomputes instead.
+    /// Longest sequence for which fp32 training takes the explicit attention when <see cref="FusedAttentionF32"/> does not
+    /// apply (a head width that is not a whole number of vectors). At N = 197 (224 px, patch 16) it was only 2.3 % faster
+    /// than the flash kernel and kept 400 MB more for the backward (crate-small, batch 8: RSS 1,631 MB against 1,229 MB):
+    /// the float32 [B·K, N, N] probabilities of every block, which the flash kernel recomputes instead.
     /// </summary>
     internal const long MaxExplicitFloat32Tokens = 128;
 
     /// <summary>
-    /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd. <paramref name="tiedQkv"/>:
+    /// The attention kernel for a computation in <paramref name="dtype"/>, with or without autograd, over
+    /// <paramref name="tokens"/> tokens and heads of width <paramref name="headWidth"/> (0: unknown). <paramref name="tiedQkv"/>:
     /// MSSA, where one projection is query, key and value (the explicit form is <see cref="ExplicitAttention"/>);
     /// false for the ViT baseline's separate q, k, v (its explicit form is the plain one). Off the CPU (CUDA) the fused
     /// kernel is always chosen: the measurements below are CPU ones, and our row kernels run only on the CPU.
     /// </summary>
     internal static AttentionKernel ResolveAttention(ScalarType dtype, bool grad, bool tiedQkv = true, long tokens = 0,
-        DeviceType device = DeviceType.CPU)
+        DeviceType device = DeviceType.CPU, long headWidth = 0)
     {
         if (Attention != AttentionKernel.Auto) return Attention;
         if (device != DeviceType.CPU) return AttentionKernel.Sdpa;
-        // Measured (docs/performance.md §2, in-process A/B, one step of each in turn): with the AVX-512 row softmax the
-        // explicit form trains faster than libtorch's CPU flash kernel in fp32 too (+5 % at N = 65, +3 % at N = 50,
-        // +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three q/k/v gradients), while the flash
-        // kernel stays the better fp32 forward without autograd (+5.6 % at N = 197, equal at N = 65). In bf16 libtorch's
-        // flash backward is 3–5× slower than the explicit form, and the explicit forward is faster too (N = 65: +13 %).
-        // Longer fp32 sequences keep the flash kernel, whose memory grows as N rather than N² (MaxExplicitFloat32Tokens).
+        // Measured (docs/performance.md §2, in-process A/B, one step of each in turn). fp32 MSSA: our per-head kernel
+        // beats both libtorch's CPU flash kernel and the explicit form, with and without autograd (eleventh session:
+        // training +4.4 % against the explicit form at N = 65 and +4.9 % at N = 50, whole 224-px steps 7–9 % faster than
+        // with the flash kernel; without autograd +2.4 % to +7.3 % against the flash kernel), and keeps no N × N tensor.
+        if (dtype == ScalarType.Float32 && tiedQkv && SimdTensor.Enabled && FusedAttentionF32.SupportsShape(tokens, headWidth))
+            return AttentionKernel.Fused;
+        // Otherwise, with the AVX-512 row softmax the explicit form trains faster than libtorch's CPU flash kernel in fp32
+        // too (+5 % at N = 65, +3 % at N = 50, +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three
+        // q/k/v gradients), while the flash kernel stays the better fp32 forward without autograd (+5.6 % at N = 197,
+        // equal at N = 65). In bf16 libtorch's flash backward is 3–5× slower than the explicit form, and the explicit
+        // forward is faster too (N = 65: +13 %). Longer fp32 sequences keep the flash kernel, whose memory grows as N
+        // rather than N² (MaxExplicitFloat32Tokens).
         if (dtype != ScalarType.BFloat16)
             return tiedQkv && grad && SimdTensor.Enabled && tokens <= MaxExplicitFloat32Tokens ? AttentionKernel.Explicit : AttentionKernel.Sdpa;
         return grad || SimdTensor.Enabled ? AttentionKernel.Explicit : AttentionKernel.Sdpa;

@@ -33,16 +33,16 @@ internal static unsafe class SimdTensor
 
     public static void* Pointer(Tensor t) => (void*)THSTensor_data(t.Handle);
 
-    /// <summary>How many parts <see cref="Run(long, Action{int, long, long})"/> splits <paramref name="rows"/> into: libtorch's thread count, at least 64 rows per part.</summary>
-    public static int Parts(long rows) => (int)Math.Clamp(rows / 64, 1, Math.Max(1, get_num_threads()));
+    /// <summary>How many parts <see cref="Run(long, Action{int, long, long}, long)"/> splits <paramref name="rows"/> into: libtorch's thread count, at least <paramref name="minRowsPerPart"/> rows per part.</summary>
+    public static int Parts(long rows, long minRowsPerPart = 64) => (int)Math.Clamp(rows / minRowsPerPart, 1, Math.Max(1, get_num_threads()));
 
     /// <summary>Runs <paramref name="body"/> over row ranges, split as <see cref="Parts"/> says.</summary>
     public static void Run(long rows, Action<long, long> body) => Run(rows, (_, r0, r1) => body(r0, r1));
 
     /// <summary>Runs <paramref name="body"/>(part, first row, end row) over the <see cref="Parts"/> row ranges.</summary>
-    public static void Run(long rows, Action<int, long, long> body)
+    public static void Run(long rows, Action<int, long, long> body, long minRowsPerPart = 64)
     {
-        int parts = Parts(rows);
+        int parts = Parts(rows, minRowsPerPart);
         long per = (rows + parts - 1) / parts;
         if (parts == 1) { body(0, 0, rows); return; }
         void Part(int k) => body(k, k * per, Math.Min(rows, (k + 1) * per));

@@ -153,7 +153,7 @@ internal static unsafe class SoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalMax(Vector512<float> v)
+    internal static float HorizontalMax(Vector512<float> v)
     {
         var a = Avx.Max(v.GetLower(), v.GetUpper());
         var b = Sse.Max(a.GetLower(), a.GetUpper());

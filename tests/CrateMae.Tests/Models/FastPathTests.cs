@@ -20,10 +20,11 @@ public sealed class FastPathTests
     {
         var data = new TheoryData<string, AttentionKernel, IstaForm>();
         foreach (var c in Fixtures.Cases())
-        foreach (var a in new[] { AttentionKernel.Sdpa, AttentionKernel.Explicit })
+        foreach (var a in new[] { AttentionKernel.Sdpa, AttentionKernel.Explicit, AttentionKernel.Fused })
         foreach (var i in new[] { IstaForm.Folded, IstaForm.TwoProducts })
         {
             if (c.Config.Kind == BlockKind.Vit && i == IstaForm.TwoProducts) continue;    // ViT has no ISTA
+            if (c.Config.Kind == BlockKind.Vit && a == AttentionKernel.Fused) continue;   // MSSA's kernel (tied q, k, v)
             data.Add(c.Name, a, i);
         }
         return data;
@@ -100,6 +101,7 @@ public sealed class FastPathTests
     [Theory]
     [InlineData(AttentionKernel.Sdpa)]
     [InlineData(AttentionKernel.Explicit)]
+    [InlineData(AttentionKernel.Fused)]
     public void Given_one_head_spanning_the_width_When_the_fast_path_runs_Then_it_equals_the_reference(AttentionKernel attention)
     {
         // The official code drops to_out when K = 1 and d_h = D; the fast path then must not add in place.
@@ -135,15 +137,21 @@ public sealed class FastPathTests
         ScalarType dtype, bool grad, bool tiedQkv, AttentionKernel expected)
     {
         // Off the CPU the fused kernel is always the choice (our row kernels are CPU-only).
-        Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA));
+        Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA, headWidth: 48));
         if (!SimdTensor.Enabled) return;   // without AVX-512 (or with CRATE_MAE_SIMD=0) the rule is the one checked below
-        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65));
+        // A head width that is not a whole number of vectors (24): the rules before our fp32 kernel.
+        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 24));
         // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
         if (dtype == ScalarType.Float32)
-            Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: Kernels.MaxExplicitFloat32Tokens + 1));
+            Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: Kernels.MaxExplicitFloat32Tokens + 1, headWidth: 24));
+        // Whole-vector head widths: fp32 MSSA takes our per-head kernel at any length, with or without autograd.
+        foreach (long tokens in new long[] { 17, 65, 197 })
+        foreach (long width in new long[] { 16, 32, 48, 64 })
+            Assert.Equal(dtype == ScalarType.Float32 && tiedQkv ? AttentionKernel.Fused : expected,
+                Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: tokens, headWidth: width));
         using (Kernels.UseLibtorchKernels())
             Assert.Equal(dtype == ScalarType.Float32 || !grad ? AttentionKernel.Sdpa : AttentionKernel.Explicit,
-                Kernels.ResolveAttention(dtype, grad, tiedQkv));
+                Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 48));
     }
 
     [Theory]

@@ -206,10 +206,12 @@ public sealed class ModelTests
     [Fact]
     public void Given_bf16_matmuls_When_forwarding_Then_close_to_fp32()
     {
+        // Given: a seeded model and inputs (the bound is a statistical one; unseeded draws made this test flaky)
         using var scope = NewDisposeScope();
-        using var model = new MaskedAutoencoder(Tiny);
-        var x = randn(4, 3, 16, 16);
-        var noise = rand(4, 16);
+        using var gen = new Generator(8);
+        using var model = new MaskedAutoencoder(Tiny, gen);
+        var x = randn(4, 3, 16, 16, generator: gen);
+        var noise = rand(4, 16, generator: gen);
         using var _ = no_grad();
         using var full = model.Forward(x, 0.75, noise);
         MaeOutput reduced;
