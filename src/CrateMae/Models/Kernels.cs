@@ -125,9 +125,9 @@ public static class Kernels
         if (Attention != AttentionKernel.Auto) return Attention;
         if (device != DeviceType.CPU) return AttentionKernel.Sdpa;
         // Measured (docs/performance.md §2, in-process A/B, one step of each in turn). fp32 MSSA: our per-head kernel
-        // beats both libtorch's CPU flash kernel and the explicit form, with and without autograd (eleventh session:
-        // training +4.4 % against the explicit form at N = 65 and +4.9 % at N = 50, whole 224-px steps 7–9 % faster than
-        // with the flash kernel; without autograd +2.4 % to +7.3 % against the flash kernel), and keeps no N × N tensor.
+        // beats libtorch's CPU flash kernel with and without autograd (eleventh session: 224-px training steps 8–13 %
+        // faster, feature extraction 2–7 %), matches or beats the explicit form at N = 50–65 (−1 % to +5 % over several
+        // runs), and keeps no N × N tensor.
         if (dtype == ScalarType.Float32 && tiedQkv && SimdTensor.Enabled && FusedAttentionF32.SupportsShape(tokens, headWidth))
             return AttentionKernel.Fused;
         // Otherwise, with the AVX-512 row softmax the explicit form trains faster than libtorch's CPU flash kernel in fp32
