@@ -198,8 +198,7 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
     {
         private readonly int _full = n / Lanes, _rem = n % Lanes;
         private readonly Vector512<float> _alpha = Vector512.Create(alpha);
-        private readonly Vector512<float> _tail =
-            Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(n % Lanes)).AsSingle();
+        private readonly Vector512<float> _tail = SoftmaxSimd.TailMask(n % Lanes);
 
         /// <summary>Writes the row's probabilities and returns its maximum of α s and 1 / Σ exp(α s − m).</summary>
         public (float Max, float Inv) Forward(float* s, float* p, int np)

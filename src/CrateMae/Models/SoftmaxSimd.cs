@@ -132,7 +132,8 @@ internal static unsafe class SoftmaxSimd
         return Vector512.Load(scratch);
     }
 
-    private static Vector512<float> TailMask(int rem) =>
+    /// <summary>Lanes 0 … <paramref name="rem"/> − 1 set: the valid part of a row's partial last vector.</summary>
+    internal static Vector512<float> TailMask(int rem) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(rem)).AsSingle();
 
     /// <summary>e^x for x ≤ 0 (the row minus its maximum); NaN stays NaN (it is the second operand of <c>vmaxps</c>).</summary>

@@ -71,10 +71,10 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
     {
         var (b, n, inner) = (a.shape[0], a.shape[1], a.shape[2]);
         long dh = inner / _heads;
-        var heads = a.view(b, n, _heads, dh).transpose(1, 2);                     // [B, K, N, d_h] (strided view)
         var kernel = Kernels.ResolveAttention(a.dtype, is_grad_enabled(), tokens: n, device: a.device_type, headWidth: dh);
         // float32, one head at a time in the cache, reading the heads in place and writing them merged
         if (kernel == AttentionKernel.Fused && FusedAttentionF32.Supports(a, _heads)) return FusedAttentionF32.Of(a, _heads, _scale);
+        var heads = a.view(b, n, _heads, dh).transpose(1, 2);                     // [B, K, N, d_h] (strided view)
         if (kernel == AttentionKernel.Sdpa)
         {
             // The fused kernel reads the strided heads and writes its output [B, N, K, d_h]-major, so merging is a view.
