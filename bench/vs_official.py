@@ -24,7 +24,9 @@ of our code against the same official steps, e.g. the previous commit from a `gi
         --also "base=dotnet /tmp/base/src/CrateMae.Cli/bin/Release/net10.0/crate-mae.dll"
 
 Needs: a Release build (dotnet build -c Release), python3-torch and an optimised BLAS for it (libopenblas0-pthread;
-scripts/setup.sh installs both). The baseline runs with OPENBLAS_CORETYPE=SkylakeX (platform notes P5).
+scripts/setup.sh installs both). The baseline keeps the environment's OPENBLAS_CORETYPE; where none is set and the
+CPU has AVX-512 it names SkylakeX (Debian's OpenBLAS misdetects some AVX-512 Xeons and then runs a slow generic kernel;
+on a CPU without AVX-512 that kernel would be an illegal instruction).
 """
 import argparse
 import json
@@ -74,6 +76,22 @@ def blas_check():
                  "install libopenblas0-pthread (scripts/setup.sh does)")
 
 
+def openblas_env():
+    """The environment for the baseline: OPENBLAS_CORETYPE as given, else SkylakeX only on a CPU with AVX-512."""
+    env = dict(os.environ)
+    if "OPENBLAS_CORETYPE" not in env and cpu_has_avx512():
+        env["OPENBLAS_CORETYPE"] = "SkylakeX"
+    return env
+
+
+def cpu_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="preset, JSON file or inline JSON (as crate-mae bench --model)")
@@ -102,7 +120,7 @@ def main():
     precisions = [p.strip() for p in a.precisions.split(",") if p.strip()]
     common = ["--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
     img = ["--img", str(a.img)] if a.img else []
-    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    env = openblas_env()
     extras = []
     for item in a.also:
         name, sep, command = item.partition("=")

@@ -9,8 +9,8 @@ the official loop's: forward, backward, `torch.optim.AdamW` step (PyTorch's defa
 `--check DIR` proves the form: it loads every CRATE case of the golden fixtures (made by the official code) and
 requires loss, pred and latent to match within 1e-5 relative to the largest magnitude.
 
-Run with Debian's PyTorch (`/usr/bin/python3`) and `OPENBLAS_CORETYPE=SkylakeX` (platform notes P5: Debian's OpenBLAS
-misdetects this CPU otherwise); `bench/vs_official.py` does both and interleaves this baseline with `crate-mae bench`.
+Run with Debian's PyTorch (`/usr/bin/python3`); on an AVX-512 CPU set `OPENBLAS_CORETYPE=SkylakeX` (Debian's OpenBLAS
+misdetects some AVX-512 Xeons). `bench/vs_official.py` does both and interleaves this baseline with `crate-mae bench`.
 """
 import argparse
 import json

@@ -9,29 +9,12 @@ namespace CrateMae.Tests.Interop;
 /// <summary>Fixture paths, temp folders, tensor comparisons and the optional Python/PyTorch checker.</summary>
 internal static class InteropTestSupport
 {
-    private static readonly Lazy<string> Fixtures = new(FindFixtures);
     private static readonly Lazy<string?> TorchProblem = new(CheckTorch);
 
-    /// <summary>Folder of the golden fixtures: $CRATE_MAE_FIXTURES, else ../shared/fixtures next to the repository root.</summary>
-    public static string FixturesDir => Fixtures.Value;
+    /// <summary>Folder of the golden fixtures (<see cref="Support.Fixtures.Root"/>).</summary>
+    public static string FixturesDir => Support.Fixtures.Root;
 
     public static string Fixture(string name) => Path.Combine(FixturesDir, name);
-
-    private static string FindFixtures()
-    {
-        var env = Environment.GetEnvironmentVariable("CRATE_MAE_FIXTURES");
-        if (!string.IsNullOrWhiteSpace(env))
-        {
-            if (!Directory.Exists(env)) throw new DirectoryNotFoundException($"CRATE_MAE_FIXTURES={env} does not exist.");
-            return Path.GetFullPath(env);
-        }
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "CrateMae.slnx"))) dir = dir.Parent;
-        if (dir == null) throw new DirectoryNotFoundException($"no CrateMae.slnx above {AppContext.BaseDirectory}; set CRATE_MAE_FIXTURES.");
-        var path = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures"));
-        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"fixtures not found at {path}; set CRATE_MAE_FIXTURES.");
-        return path;
-    }
 
     /// <summary>Creates a fresh temporary folder (deleted by the returned object).</summary>
     public static TempFolder NewTempFolder() => new();
@@ -128,7 +111,7 @@ internal static class InteropTestSupport
         return code == 0 ? null : $"{PythonPath} cannot import torch: {err.Trim()}";
     }
 
-    /// <summary>Runs a Python script with /usr/bin/python3 (OPENBLAS_CORETYPE=SkylakeX, one thread).</summary>
+    /// <summary>Runs a Python script with /usr/bin/python3 (one thread; OpenBLAS core type as <see cref="OpenBlasCoreType"/> says).</summary>
     public static (int ExitCode, string Stdout, string Stderr) RunPython(string script, IEnumerable<string> args, TimeSpan? timeout = null) =>
         RunPythonProcess(["-", .. args], script, timeout);
 
@@ -146,7 +129,7 @@ internal static class InteropTestSupport
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
+        if (OpenBlasCoreType() is { } coreType) psi.Environment["OPENBLAS_CORETYPE"] = coreType;
         psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start python");
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -160,6 +143,16 @@ internal static class InteropTestSupport
         }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
+
+    /// <summary>
+    /// The OpenBLAS core type to name for a Python child, or null to keep the environment as it is. Debian's OpenBLAS
+    /// misdetects some AVX-512 Xeons and then runs a slow generic kernel, so <c>SkylakeX</c> is named where the CPU has
+    /// AVX-512 and the environment sets no core type; on any other CPU that kernel would be an illegal instruction.
+    /// </summary>
+    public static string? OpenBlasCoreType() =>
+        Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is null && System.Runtime.Intrinsics.X86.Avx512F.IsSupported
+            ? "SkylakeX"
+            : null;
 
     /// <summary>Runs a script that must succeed; returns its stdout.</summary>
     public static string RunPythonChecked(string script, params string[] args)

@@ -4,8 +4,8 @@ using CrateMae.Models;
 namespace CrateMae.Tests.Support;
 
 /// <summary>
-/// The golden fixtures of the official implementation: folder from <c>CRATE_MAE_FIXTURES</c>, else
-/// <c>../shared/fixtures</c> beside the repository root. A missing folder or case file fails the tests (never skips).
+/// The golden fixtures of the official implementation: folder from <c>CRATE_MAE_FIXTURES</c>, else the repository's own
+/// copy in <c>tests/fixtures</c>. A missing folder or case file fails the tests (never skips).
 /// </summary>
 public static class Fixtures
 {
@@ -14,7 +14,7 @@ public static class Fixtures
         get
         {
             var env = Environment.GetEnvironmentVariable("CRATE_MAE_FIXTURES");
-            var dir = !string.IsNullOrEmpty(env) ? env : Path.Combine(RepoRoot, "..", "shared", "fixtures");
+            var dir = !string.IsNullOrEmpty(env) ? env : Path.Combine(RepoRoot, "tests", "fixtures");
             if (!File.Exists(Path.Combine(dir, "cases.json")))
                 throw new FileNotFoundException($"golden fixtures not found: {Path.GetFullPath(dir)}/cases.json (set CRATE_MAE_FIXTURES)");
             return Path.GetFullPath(dir);
