@@ -1,5 +1,6 @@
 using CrateMae.Data;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using TorchSharp;
 
 namespace CrateMae.Analysis;

@@ -1,6 +1,7 @@
 using CrateMae.Analysis;
 using CrateMae.Interop;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using CrateMae.Tests.Support;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using SkiaSharp;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>Finds a usable typeface for labels: DejaVu Sans from its Debian path, then by family name, then Skia's default.</summary>
 internal static class TextFonts

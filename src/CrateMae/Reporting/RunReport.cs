@@ -3,9 +3,10 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CrateMae.Analysis;
 using CrateMae.Training;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// <c>crate-mae report</c>: one self-contained HTML page about a run folder — configuration, summary, metrics per

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.Analysis;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>What <c>crate-mae pca</c> reports: the fit and the figure.</summary>
 /// <param name="Layer">Encoder block, 1 … depth (as <c>--layer</c> counts).</param>

@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>PNG line plots with ScottPlot 5 (written atomically; text in DejaVu Sans when installed).</summary>
 public static class Plots

@@ -1,7 +1,7 @@
-using CrateMae.Imaging;
+using CrateMae.Analysis;
 using ScottPlot;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// The two white-box line plots over layers ℓ = 1 … L (spec §7.3), drawn with the shared

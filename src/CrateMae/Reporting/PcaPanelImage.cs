@@ -1,7 +1,8 @@
+using CrateMae.Analysis;
 using CrateMae.Data;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// PCA feature figure (spec §7.5): one row per image — the image, the RGB composite of three components, then

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.Analysis;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>Foreground concentration of cls attention of one layer over a set of images.</summary>
 /// <param name="Images">Images whose ratio is defined (some foreground and some background patches).</param>
