@@ -86,7 +86,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
         Attempt(notes, "white-box analysis", needAnalysis, () =>
         {
             var file = AnalyzeCommand.Run(imageSettings, run.Root, [], randomInit: true, seed: 0, s.Images, CodingRate.DefaultEpsilon, quiet: s.Json);
-            WhiteBoxComparison.Write(file, folder);
+            LayerCurvePlot.SaveAll(file, folder);
             return $"computed the white-box analysis for this report ({file.Images} images of {file.Data}, with a random-init comparison)";
         });
         if (!needAttention && !needPca) return;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using CrateMae.Data;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -220,8 +221,8 @@ public sealed class FineTuner
 
         var confusion = ConfusionMatrix.FromPredictions(lastLabels!, lastPredictions!, NumClasses, _classNames);
         var confusionPng = Path.Combine(OutputDir, ConfusionFile);
-        confusion.SavePng(confusionPng, $"{modelName} fine-tuned: test accuracy {confusion.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}, " +
-                                        $"n = {confusion.Total}");
+        ConfusionMatrixPlot.Save(confusion, confusionPng,
+            $"{modelName} fine-tuned: test accuracy {confusion.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}, n = {confusion.Total}");
         var perClass = Enumerable.Range(0, NumClasses).Select(i =>
         {
             long support = confusion.Support(i), correct = confusion[i, i];

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using CrateMae.Data;
+using CrateMae.IO;
 using SkiaSharp;
 using static TorchSharp.torch;
 

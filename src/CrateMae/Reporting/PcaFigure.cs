@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrateMae.Analysis;
+using CrateMae.IO;
 using static TorchSharp.torch;
 
 namespace CrateMae.Reporting;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Reporting;
 using CrateMae.Models;
 using static TorchSharp.torch;
