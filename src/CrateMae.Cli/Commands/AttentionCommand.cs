@@ -93,7 +93,7 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
             baseline = ClsAttention.ForegroundRatio(new LayerProbe(fresh), [batch.Images], layer);
         }
         var gp = config.PatchSize;
-        var summary = new AttentionSummary(loaded.Source, layer + 1, probe.HeadsOf(layer),
+        var summary = new AttentionSummary(loaded.Source, layer, probe.HeadsOf(layer),
             [(int)batch.Images.shape[2] / gp, (int)batch.Images.shape[3] / gp], figure, batch.Names, shown, data, dataset, baseline);
         summary.Save(Path.ChangeExtension(figure, ".json"));
         return summary;

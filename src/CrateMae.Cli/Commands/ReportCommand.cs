@@ -102,7 +102,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
             if (needPca)
             {
                 using var batch = imageSettings.LoadImages(loaded);
-                var layer = loaded.Model.Config.Depth - 1;
+                var layer = loaded.Model.Config.Depth;
                 var summary = PcaFigure.Save(Path.Combine(folder, RunReport.PcaPng), new LayerProbe(loaded.Model), batch, layer);
                 summary.Save(Path.Combine(folder, RunReport.PcaJson));
                 done.Add($"PCA ({batch.Count} test images)");

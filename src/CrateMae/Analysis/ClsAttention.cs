@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace CrateMae.Analysis;
 
-/// <summary>Foreground concentration of cls attention of one layer over a set of images.</summary>
+/// <summary>Foreground concentration of cls attention of one encoder block over a set of images.</summary>
 /// <param name="Images">Images whose ratio is defined (some foreground and some background patches).</param>
 /// <param name="Skipped">Images left out (all patches foreground, or none).</param>
 /// <param name="Mean">Mean over images of (share of head-averaged cls attention on foreground patches) / (share of foreground patches); NaN when no image was usable.</param>
@@ -24,28 +24,30 @@ public sealed record ForegroundSummary(
 /// </summary>
 public static class ClsAttention
 {
-    /// <summary>Per-head cls saliency of block <paramref name="layer"/> (0-based): [B, K, gh, gw].</summary>
-    public static Tensor Maps(LayerProbe probe, Tensor images, int layer)
+    /// <summary>Per-head cls saliency of encoder block <paramref name="blockNumber"/> (1 … depth): [B, K, gh, gw].</summary>
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public static Tensor Maps(LayerProbe probe, Tensor images, int blockNumber)
     {
         ArgumentNullException.ThrowIfNull(probe);
         ArgumentNullException.ThrowIfNull(images);
         var c = probe.Model.Config;
         using var scope = NewDisposeScope();
-        var attention = probe.AttentionMaps(images, layer);
+        var attention = probe.AttentionMaps(images, blockNumber);
         return AttentionSaliency.ClsMaps(attention, (int)images.shape[2] / c.PatchSize, (int)images.shape[3] / c.PatchSize)
             .cpu().MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// Foreground ratio of block <paramref name="layer"/> over every image of <paramref name="batches"/>: per image,
+    /// Foreground ratio of encoder block <paramref name="blockNumber"/> (1 … depth) over every image of <paramref name="batches"/>: per image,
     /// foreground = patches with a pixel that differs from the image's border colour (<see cref="AttentionSaliency.ForegroundMask"/>);
     /// images with no or only foreground patches are skipped and counted.
     /// </summary>
-    public static ForegroundSummary ForegroundRatio(LayerProbe probe, IEnumerable<Tensor> batches, int layer)
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth, or there are no images.</exception>
+    public static ForegroundSummary ForegroundRatio(LayerProbe probe, IEnumerable<Tensor> batches, int blockNumber)
     {
         ArgumentNullException.ThrowIfNull(probe);
         ArgumentNullException.ThrowIfNull(batches);
-        int heads = probe.HeadsOf(layer), patch = probe.Model.Config.PatchSize;
+        int heads = probe.HeadsOf(blockNumber), patch = probe.Model.Config.PatchSize;
         var average = new List<double>();
         var share = new List<double>();
         var perHead = Enumerable.Range(0, heads).Select(_ => new List<double>()).ToArray();
@@ -53,7 +55,7 @@ public static class ClsAttention
         foreach (var images in batches)
         {
             using var scope = NewDisposeScope();
-            var maps = Maps(probe, images, layer);                                         // [B, K, gh, gw]
+            var maps = Maps(probe, images, blockNumber);                                         // [B, K, gh, gw]
             var fg = AttentionSaliency.ForegroundMask(images.cpu(), patch);                // [B, gh, gw]
             var mean = AttentionSaliency.ForegroundRatio(AttentionSaliency.HeadAverage(maps), fg);
             var shares = fg.to(ScalarType.Float64).flatten(1).mean([1]).data<double>().ToArray();

@@ -48,11 +48,15 @@ public sealed record AttentionSummary(
 /// </summary>
 public static class AttentionFigure
 {
-    /// <summary>Renders the figure: a row per image (image, each head, head mean), normalisation undone for display.</summary>
-    public static void Save(string path, LayerProbe probe, ImageBatch batch, int layer)
+    /// <summary>
+    /// Renders the figure of encoder block <paramref name="blockNumber"/> (1 … depth): a row per image (image, each
+    /// head, head mean), normalisation undone for display.
+    /// </summary>
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public static void Save(string path, LayerProbe probe, ImageBatch batch, int blockNumber)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        using var maps = ClsAttention.Maps(probe, batch.Images, layer);
+        using var maps = ClsAttention.Maps(probe, batch.Images, blockNumber);
         AttentionGridImage.Save(path, batch.Images, maps, mean: batch.Mean, std: batch.Std, rowLabels: batch.Names);
     }
 }
