@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Models;
 using CrateMae.Reporting;
 using CrateMae.Training;
@@ -209,8 +210,7 @@ public sealed class FineTuner
                 if (_options.SaveCheckpoints)
                 {
                     bestCheckpoint = Path.Combine(OutputDir, BestCheckpointFile);
-                    File.Copy(lastCheckpoint!, bestCheckpoint + ".tmp", overwrite: true);
-                    File.Move(bestCheckpoint + ".tmp", bestCheckpoint, overwrite: true);
+                    AtomicFile.Copy(lastCheckpoint!, bestCheckpoint);
                 }
             }
             Message?.Invoke($"epoch {epoch + 1}/{_options.Epochs}: train loss {record.TrainLoss:F4}, test loss {testLoss:F4}, " +

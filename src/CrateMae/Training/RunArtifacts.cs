@@ -2,8 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CrateMae.Data;
 using CrateMae.IO;
-using CrateMae.Reporting;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using static TorchSharp.torch;
 
 namespace CrateMae.Training;
