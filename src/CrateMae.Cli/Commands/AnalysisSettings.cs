@@ -55,7 +55,7 @@ public class AnalysisSettings : DataSettings
 
     /// <summary>
     /// Checks <c>--layer</c>, an encoder block number 1 … depth (default: the last), as linprobe, knn and embed count
-    /// blocks, against the model; returns the block's 0-based index for the library calls.
+    /// blocks, against the model; returns the block number (the library counts blocks the same way).
     /// </summary>
     public static int CheckLayer(int? layer, MaeConfig config)
     {
@@ -63,7 +63,7 @@ public class AnalysisSettings : DataSettings
         int l = layer ?? depth;
         if (l < 1 || l > depth)
             throw new ArgumentException($"--layer {l} is out of range: {config.Name} has {depth} encoder blocks, numbered 1 … {depth} (default: the last, {depth})");
-        return l - 1;
+        return l;
     }
 
     /// <summary>Warns when the checkpoint was trained on another dataset than --data names.</summary>

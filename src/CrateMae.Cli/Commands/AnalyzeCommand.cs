@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using CrateMae.Analysis;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -52,7 +53,7 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
         s.Apply();
         var folder = Path.GetFullPath(s.Out ?? s.DefaultFolder());
         var file = Run(s, s.Checkpoint!, s.Compare, s.RandomInit, s.Seed, s.Images, s.Epsilon, quiet: s.Json);
-        var written = WhiteBoxComparison.Write(file, folder);
+        var written = LayerCurvePlot.SaveAll(file, folder);
         if (s.Json)
         {
             Console.WriteLine(file.ToJson());

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using CrateMae.Analysis;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -71,7 +72,7 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         using var batch = s.LoadImages(loaded);
         var probe = new LayerProbe(loaded.Model);
         AttentionFigure.Save(figure, probe, batch, layer);
-        var shown = AttentionFigure.ForegroundRatio(probe, [batch.Images], layer);
+        var shown = ClsAttention.ForegroundRatio(probe, [batch.Images], layer);
 
         ForegroundSummary? dataset = null, baseline = null;
         string? data = null;
@@ -79,20 +80,20 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         {
             var request = s.RequestFor(loaded);
             data = AnalysisImages.DatasetName(request);
-            dataset = AttentionFigure.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+            dataset = ClsAttention.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
             if (randomInit)
             {
                 using var fresh = WhiteBoxComparison.RandomInit(config, seed, loaded.Model.parameters().First().device);
-                baseline = AttentionFigure.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+                baseline = ClsAttention.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
             }
         }
         else if (randomInit)
         {
             using var fresh = WhiteBoxComparison.RandomInit(config, seed, loaded.Model.parameters().First().device);
-            baseline = AttentionFigure.ForegroundRatio(new LayerProbe(fresh), [batch.Images], layer);
+            baseline = ClsAttention.ForegroundRatio(new LayerProbe(fresh), [batch.Images], layer);
         }
         var gp = config.PatchSize;
-        var summary = new AttentionSummary(loaded.Source, layer + 1, probe.HeadsOf(layer),
+        var summary = new AttentionSummary(loaded.Source, layer, probe.HeadsOf(layer),
             [(int)batch.Images.shape[2] / gp, (int)batch.Images.shape[3] / gp], figure, batch.Names, shown, data, dataset, baseline);
         summary.Save(Path.ChangeExtension(figure, ".json"));
         return summary;

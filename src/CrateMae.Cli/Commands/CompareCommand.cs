@@ -42,8 +42,8 @@ public sealed class CompareCommand : Command<CompareCommand.Settings>
             var json = Path.ChangeExtension(md, ".json");
             if (Path.GetFullPath(json) == Path.GetFullPath(md))
                 throw new ArgumentException($"--out {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
-            CrateMae.AtomicFile.WriteAllText(md, comparison.ToMarkdown());
-            CrateMae.AtomicFile.WriteAllText(json, comparison.ToJson() + "\n");
+            CrateMae.IO.AtomicFile.WriteAllText(md, comparison.ToMarkdown());
+            CrateMae.IO.AtomicFile.WriteAllText(json, comparison.ToJson() + "\n");
             files.Add(Path.GetFullPath(md));
             files.Add(Path.GetFullPath(json));
         }

@@ -54,7 +54,7 @@ public static class FeatureEvaluation
         var outcome = new FeatureEvaluationOutcome(done, files, provider.Extractions);
         if (s.Out is { } outPath)
         {
-            CrateMae.AtomicFile.WriteAllText(outPath, outcome.ToJson() + "\n");
+            CrateMae.IO.AtomicFile.WriteAllText(outPath, outcome.ToJson() + "\n");
             files.Add(Path.GetFullPath(outPath));
         }
         else if (provider.EvalDir is null)

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using CrateMae.Analysis;
+using CrateMae.Reporting;
 using Spectre.Console;
 using Spectre.Console.Cli;
 

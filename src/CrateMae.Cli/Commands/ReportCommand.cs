@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using CrateMae.Analysis;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -85,7 +86,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
         Attempt(notes, "white-box analysis", needAnalysis, () =>
         {
             var file = AnalyzeCommand.Run(imageSettings, run.Root, [], randomInit: true, seed: 0, s.Images, CodingRate.DefaultEpsilon, quiet: s.Json);
-            WhiteBoxComparison.Write(file, folder);
+            LayerCurvePlot.SaveAll(file, folder);
             return $"computed the white-box analysis for this report ({file.Images} images of {file.Data}, with a random-init comparison)";
         });
         if (!needAttention && !needPca) return;
@@ -101,7 +102,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
             if (needPca)
             {
                 using var batch = imageSettings.LoadImages(loaded);
-                var layer = loaded.Model.Config.Depth - 1;
+                var layer = loaded.Model.Config.Depth;
                 var summary = PcaFigure.Save(Path.Combine(folder, RunReport.PcaPng), new LayerProbe(loaded.Model), batch, layer);
                 summary.Save(Path.Combine(folder, RunReport.PcaJson));
                 done.Add($"PCA ({batch.Count} test images)");

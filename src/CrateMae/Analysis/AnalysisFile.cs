@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.IO;
 
 namespace CrateMae.Analysis;
 
@@ -35,9 +36,6 @@ public sealed record AnalysisFile(
 
     /// <summary>File name inside an analysis folder.</summary>
     public const string FileName = "analysis.json";
-
-    /// <summary>The series as plot lines.</summary>
-    public IReadOnlyList<ReportSeries> ToPlotSeries() => Series.Select(s => new ReportSeries(s.Name, s.Report)).ToArray();
 
     /// <summary>Indented JSON in the documented field order.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, StrictJson.Options);

@@ -79,13 +79,14 @@ public sealed class LayerProbe
     }
 
     /// <summary>
-    /// Softmax attention S_k of encoder block <paramref name="layer"/> (0-based, default last), computed from LN₁ of
-    /// that block's input on the unmasked path: [B, K, N, N] (rows sum to 1). Same definition as
+    /// Softmax attention S_k of encoder block <paramref name="blockNumber"/> (1 … depth, default: the last), computed
+    /// from LN₁ of that block's input on the unmasked path: [B, K, N, N] (rows sum to 1). Same definition as
     /// <see cref="MaskedAutoencoder.AttentionMaps"/> (spec §7.4).
     /// </summary>
-    public Tensor AttentionMaps(Tensor imgs, int? layer = null)
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public Tensor AttentionMaps(Tensor imgs, int? blockNumber = null)
     {
-        int l = _model.CheckLayer(layer);
+        int l = _model.BlockIndex(blockNumber);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var h = InputOf(imgs, l);
@@ -93,12 +94,13 @@ public sealed class LayerProbe
     }
 
     /// <summary>
-    /// PCA descriptors (spec §7.5 step 2): the attention input projection of encoder block <paramref name="layer"/>
-    /// (0-based, default last) with the cls token removed: [B, N − 1, K·d_h] (for CRATE LN₁(Z)·[U_1 … U_K]).
+    /// PCA descriptors (spec §7.5 step 2): the attention input projection of encoder block <paramref name="blockNumber"/>
+    /// (1 … depth, default: the last) with the cls token removed: [B, N − 1, K·d_h] (for CRATE LN₁(Z)·[U_1 … U_K]).
     /// </summary>
-    public Tensor PatchDescriptors(Tensor imgs, int? layer = null)
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public Tensor PatchDescriptors(Tensor imgs, int? blockNumber = null)
     {
-        int l = _model.CheckLayer(layer);
+        int l = _model.BlockIndex(blockNumber);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var h = InputOf(imgs, l);
@@ -106,10 +108,11 @@ public sealed class LayerProbe
         return projection[.., 1..].contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Number of heads K of encoder block <paramref name="layer"/> (0-based, default last).</summary>
-    public int HeadsOf(int? layer = null) => ((IAttentionBlock)_blocks[_model.CheckLayer(layer)]).Heads;
+    /// <summary>Number of heads K of encoder block <paramref name="blockNumber"/> (1 … depth, default: the last).</summary>
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public int HeadsOf(int? blockNumber = null) => ((IAttentionBlock)_blocks[_model.BlockIndex(blockNumber)]).Heads;
 
-    /// <summary>Input Z^{l} of block l (0-based): the embedding followed by blocks 0 … l−1.</summary>
+    /// <summary>Input of the block at 0-based index <paramref name="l"/>: the embedding followed by blocks 0 … l−1.</summary>
     private Tensor InputOf(Tensor imgs, int l)
     {
         var h = Embed(imgs);

@@ -13,13 +13,10 @@ public sealed record AnalysisModel(string Name, string Source, MaskedAutoencoder
 
 /// <summary>
 /// <c>crate-mae analyze</c>: per encoder layer R^c and sparsity (spec §7.1–7.3) of one or several models over the same
-/// dataset images on the unmasked path, and the two overlaid plots.
+/// dataset images on the unmasked path (<see cref="Reporting.LayerCurvePlot"/> draws the two overlaid plots).
 /// </summary>
 public static class WhiteBoxComparison
 {
-    /// <summary>Plot file names inside an analysis folder.</summary>
-    public const string CodingRatePng = "coding-rate.png", SparsityPng = "sparsity.png";
-
     /// <summary>
     /// A fresh model of <paramref name="config"/> initialised from <paramref name="seed"/> (the random-init baseline),
     /// in eval mode on <paramref name="device"/>; the same seed gives the same weights.
@@ -57,20 +54,6 @@ public static class WhiteBoxComparison
             series.Add(new AnalysisSeries(m.Name, m.Source, report));
         }
         return new AnalysisFile(AnalysisFile.CurrentSchema, AnalysisImages.DatasetName(request), measured, "unmasked", series);
-    }
-
-    /// <summary>Writes <c>analysis.json</c>, <c>coding-rate.png</c> and <c>sparsity.png</c> into <paramref name="folder"/>; returns their paths.</summary>
-    public static IReadOnlyList<string> Write(AnalysisFile file, string folder)
-    {
-        ArgumentNullException.ThrowIfNull(file);
-        Directory.CreateDirectory(folder);
-        var json = Path.Combine(folder, AnalysisFile.FileName);
-        var rc = Path.Combine(folder, CodingRatePng);
-        var sp = Path.Combine(folder, SparsityPng);
-        file.Save(json);
-        LayerCurvePlot.SaveCodingRate(rc, file.ToPlotSeries(), title: $"Coding rate Rᶜ across layers ({file.Images} images, {file.Data})");
-        LayerCurvePlot.SaveSparsity(sp, file.ToPlotSeries(), title: $"Sparsity across layers ({file.Images} images, {file.Data})");
-        return [json, rc, sp];
     }
 
     /// <summary>Synchronous <see cref="IProgress{T}"/> (System.Progress posts to the thread pool).</summary>

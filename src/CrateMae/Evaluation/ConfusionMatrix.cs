@@ -6,7 +6,7 @@ namespace CrateMae.Evaluation;
 
 /// <summary>
 /// Counts of (true class, predicted class) pairs: row = true class, column = prediction. Per-class accuracy is the
-/// diagonal over the row sum (recall). <see cref="SavePng"/> renders a labelled heatmap with ScottPlot.
+/// diagonal over the row sum (recall). <see cref="Reporting.ConfusionMatrixPlot"/> draws it.
 /// </summary>
 public sealed class ConfusionMatrix
 {
@@ -96,76 +96,4 @@ public sealed class ConfusionMatrix
     /// <summary>Per-class accuracy (recall): diagonal / row sum; NaN for a class with no samples.</summary>
     public double[] PerClassAccuracy() =>
         Enumerable.Range(0, NumClasses).Select(i => Support(i) is var s && s > 0 ? (double)_counts[i, i] / s : double.NaN).ToArray();
-
-    /// <summary>
-    /// Renders the matrix as a PNG heatmap (colour = row-normalised fraction with a colour bar, text = count; rows = true
-    /// class from the top, columns = prediction) and writes it atomically to <paramref name="path"/>.
-    /// </summary>
-    /// <param name="path">Output file (.png).</param>
-    /// <param name="title">Plot title (default "Confusion matrix (accuracy …)").</param>
-    /// <param name="sizePixels">Image width and height; default grows with the class count (min 480).</param>
-    public void SavePng(string path, string? title = null, int? sizePixels = null)
-    {
-        int size = sizePixels ?? Math.Max(480, 160 + 48 * NumClasses);
-        if (size < 100) throw new ArgumentOutOfRangeException(nameof(sizePixels), sizePixels, "sizePixels must be ≥ 100");
-        AtomicFile.WriteAllBytes(path, RenderPng(title, size));
-    }
-
-    /// <summary>The PNG bytes of <see cref="SavePng"/>.</summary>
-    public byte[] RenderPng(string? title = null, int size = 640)
-    {
-        PlotFonts.EnsureDejaVu();
-        int c = NumClasses;
-        var fractions = new double[c, c];
-        for (int i = 0; i < c; i++)
-        {
-            long s = Support(i);
-            for (int j = 0; j < c; j++) fractions[i, j] = s > 0 ? (double)_counts[i, j] / s : 0;
-        }
-
-        var plot = new ScottPlot.Plot();
-        var heatmap = plot.Add.Heatmap(fractions);
-        heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
-        heatmap.ManualRange = new ScottPlot.Range(0, 1);
-        // Row 0 of the data is drawn at the top; cell (i, j) is centred at x = j, y = c − 1 − i (the extent gives the
-        // centres of the corner cells, as the cells are centre-aligned).
-        if (c > 1) heatmap.Extent = new ScottPlot.CoordinateRect(0, c - 1, 0, c - 1);
-        var colorBar = plot.Add.ColorBar(heatmap);
-
-        float fontSize = (float)Math.Clamp(size / (3.2 * c), 8, 16);
-        for (int i = 0; i < c; i++)
-        for (int j = 0; j < c; j++)
-        {
-            var text = plot.Add.Text(_counts[i, j].ToString(CultureInfo.InvariantCulture), j, c - 1 - i);
-            text.LabelAlignment = ScottPlot.Alignment.MiddleCenter;
-            text.LabelFontSize = fontSize;
-            text.LabelFontName = PlotFonts.Family;
-            text.LabelFontColor = fractions[i, j] > 0.6 ? ScottPlot.Colors.Black : ScottPlot.Colors.White;
-        }
-
-        var bottom = new ScottPlot.TickGenerators.NumericManual();
-        var left = new ScottPlot.TickGenerators.NumericManual();
-        for (int k = 0; k < c; k++)
-        {
-            bottom.AddMajor(k, ClassNames[k]);
-            left.AddMajor(c - 1 - k, ClassNames[k]);
-        }
-        plot.Axes.Bottom.TickGenerator = bottom;
-        plot.Axes.Left.TickGenerator = left;
-        if (ClassNames.Any(n => n.Length > 3))
-        {
-            // Long names: rotated labels need more room below the axis than ScottPlot reserves for them.
-            plot.Axes.Bottom.TickLabelStyle.Rotation = -40;
-            plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
-            int longest = ClassNames.Max(n => n.Length);
-            plot.Axes.Bottom.MinimumSize = (float)Math.Min(220, 30 + 0.64 * 7.5 * longest);
-        }
-        plot.Axes.Bottom.Label.Text = "predicted class";
-        plot.Axes.Left.Label.Text = "true class";
-        plot.Title(title ?? $"Confusion matrix: accuracy {Accuracy.ToString("P2", CultureInfo.InvariantCulture)}, n = {Total}\n" +
-                            "(counts; colour = fraction of the true class)");
-        plot.Font.Set(PlotFonts.Family);
-        plot.Axes.SetLimits(-0.5, c - 0.5, -0.5, c - 0.5);
-        return plot.GetImageBytes(size + 80, size, ScottPlot.ImageFormat.Png);
-    }
 }

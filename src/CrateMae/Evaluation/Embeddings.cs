@@ -60,9 +60,9 @@ public static class Embeddings
     /// model in eval mode (its training flag is restored). Batches follow <see cref="FeatureExtractor"/>'s ownership rules.
     /// </summary>
     /// <param name="progress">Called after each batch with the number of images done so far.</param>
-    /// <param name="layer">Encoder block whose output is pooled (1-based); null = the last, after the final norm.</param>
+    /// <param name="blockNumber">Encoder block whose output is pooled (1 … depth); null = the last, after the final norm.</param>
     public static PooledFeatures ExtractBoth(MaskedAutoencoder model, IEnumerable<(Tensor Images, Tensor Labels)> batches,
-        Device? device = null, Action<long>? progress = null, int? layer = null)
+        Device? device = null, Action<long>? progress = null, int? blockNumber = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batches);
@@ -79,7 +79,7 @@ public static class Embeddings
             using var _ = no_grad();
             var (both, labels) = FeatureExtractor.Collect(batches, (images, _) =>
             {
-                var tokens = model.ForwardFeatures(images.to(device), applyNorm: true, layers: layer);   // [B, N, D]
+                var tokens = model.ForwardFeatures(images.to(device), applyNorm: true, blockNumber: blockNumber);   // [B, N, D]
                 var f = cat([FeatureExtractor.Pool(tokens, Pooling.Cls), FeatureExtractor.Pool(tokens, Pooling.Mean)], 1);
                 done += images.shape[0];
                 progress?.Invoke(done);

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -208,8 +210,7 @@ public sealed class FineTuner
                 if (_options.SaveCheckpoints)
                 {
                     bestCheckpoint = Path.Combine(OutputDir, BestCheckpointFile);
-                    File.Copy(lastCheckpoint!, bestCheckpoint + ".tmp", overwrite: true);
-                    File.Move(bestCheckpoint + ".tmp", bestCheckpoint, overwrite: true);
+                    AtomicFile.Copy(lastCheckpoint!, bestCheckpoint);
                 }
             }
             Message?.Invoke($"epoch {epoch + 1}/{_options.Epochs}: train loss {record.TrainLoss:F4}, test loss {testLoss:F4}, " +
@@ -220,8 +221,8 @@ public sealed class FineTuner
 
         var confusion = ConfusionMatrix.FromPredictions(lastLabels!, lastPredictions!, NumClasses, _classNames);
         var confusionPng = Path.Combine(OutputDir, ConfusionFile);
-        confusion.SavePng(confusionPng, $"{modelName} fine-tuned: test accuracy {confusion.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}, " +
-                                        $"n = {confusion.Total}");
+        ConfusionMatrixPlot.Save(confusion, confusionPng,
+            $"{modelName} fine-tuned: test accuracy {confusion.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}, n = {confusion.Total}");
         var perClass = Enumerable.Range(0, NumClasses).Select(i =>
         {
             long support = confusion.Support(i), correct = confusion[i, i];

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CrateMae.IO;
 using static TorchSharp.torch;
 
 namespace CrateMae.Evaluation;

@@ -1,4 +1,4 @@
-namespace CrateMae;
+namespace CrateMae.IO;
 
 /// <summary>
 /// Writes files atomically: a fresh temporary file in the target's folder, flushed to disk, then renamed over the

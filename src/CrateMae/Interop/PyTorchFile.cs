@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using CrateMae.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -319,15 +319,14 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Encoder features of unmasked images: [B, N', D] after all encoder blocks and (by default) the final norm.
     /// For CRATE-MAE semantics at the training size this equals the training path with nothing masked.
-    /// With <paramref name="layers"/> = ℓ &lt; depth, the output Z^ℓ of block ℓ (1-based), without the final norm,
+    /// With <paramref name="blockNumber"/> = ℓ &lt; depth (1-based), the output Z^ℓ of block ℓ, without the final norm,
     /// which belongs to the last block.
     /// </summary>
-    public Tensor ForwardFeatures(Tensor imgs, bool applyNorm = true, int? layers = null)
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public Tensor ForwardFeatures(Tensor imgs, bool applyNorm = true, int? blockNumber = null)
     {
         int depth = Config.Depth;
-        int run = layers ?? depth;
-        if (run < 1 || run > depth)
-            throw new ArgumentOutOfRangeException(nameof(layers), run, $"layer: expected 1 … {depth} (the encoder has {depth} blocks)");
+        int run = BlockIndex(blockNumber) + 1;
         using var scope = NewDisposeScope();
         var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < run; i++) h = blocks[i].forward(h);
@@ -336,26 +335,32 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Softmax attention of encoder block <paramref name="layer"/> (default: last) on the unmasked path, from LN₁ of
-    /// that block's input: [B, K, N', N'].
+    /// Softmax attention of encoder block <paramref name="blockNumber"/> (1 … depth, default: the last) on the unmasked
+    /// path, from LN₁ of that block's input: [B, K, N', N'].
     /// </summary>
-    public Tensor AttentionMaps(Tensor imgs, int? layer = null)
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth.</exception>
+    public Tensor AttentionMaps(Tensor imgs, int? blockNumber = null)
     {
-        int l = CheckLayer(layer);
+        int l = BlockIndex(blockNumber);
         using var scope = NewDisposeScope();
         var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < l; i++) h = blocks[i].forward(h);
         return ((IAttentionBlock)blocks[l]).AttentionMap(h).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Resolves an encoder layer index (default last); out of range is an error, never silence.</summary>
-    public int CheckLayer(int? layer)
+    /// <summary>
+    /// The 0-based index into the encoder blocks of block number <paramref name="blockNumber"/> (1 … depth, as the
+    /// CLI's <c>--layer</c> counts; default: the last). Out of range is an error naming the valid range, never silence.
+    /// </summary>
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth, or the encoder has no blocks.</exception>
+    public int BlockIndex(int? blockNumber)
     {
-        int l = layer ?? Config.Depth - 1;
-        if (Config.Depth == 0) throw new ArgumentException("the model has no encoder blocks");
-        if (l < 0 || l >= Config.Depth)
-            throw new ArgumentException($"layer {l} is out of range: the encoder has {Config.Depth} blocks (0..{Config.Depth - 1})");
-        return l;
+        int depth = Config.Depth;
+        if (depth == 0) throw new ArgumentException("the model has no encoder blocks");
+        int n = blockNumber ?? depth;
+        if (n < 1 || n > depth)
+            throw new ArgumentException($"block number {n} is out of range: the encoder has {depth} blocks, numbered 1 … {depth}");
+        return n - 1;
     }
 
     private void CheckImages(Tensor imgs, bool requireTrainingSize)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CrateMae.IO;
 using CrateMae.Interop;
 using CrateMae.Models;
 using TorchSharp;

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CrateMae.Data;
-using CrateMae.Imaging;
+using CrateMae.IO;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using static TorchSharp.torch;
 
 namespace CrateMae.Training;

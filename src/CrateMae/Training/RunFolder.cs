@@ -1,3 +1,5 @@
+using CrateMae.IO;
+
 namespace CrateMae.Training;
 
 /// <summary>The layout of a pre-training output folder, and resolution of "a checkpoint or a run folder".</summary>

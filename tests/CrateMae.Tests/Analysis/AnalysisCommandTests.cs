@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CrateMae.Analysis;
+using CrateMae.Reporting;
 using SkiaSharp;
 
 namespace CrateMae.Tests.Analysis;

@@ -37,7 +37,7 @@ public sealed class AttentionFixtureTests
         // When
         var probe = new LayerProbe(model);
         var attention = probe.AttentionMaps(imgs);
-        var maps = AttentionFigure.ClsMaps(probe, imgs, c.Config.Depth - 1);
+        var maps = ClsAttention.Maps(probe, imgs, c.Config.Depth);
 
         // Then
         var expected = io["attn_last"][.., .., 0, 1..].reshape(imgs.shape[0], -1, g, g);

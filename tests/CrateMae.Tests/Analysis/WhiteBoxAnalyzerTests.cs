@@ -112,11 +112,11 @@ public sealed class WhiteBoxAnalyzerTests
         using var imgs = AnalysisTestSupport.RandomImages(2, seed: 6);
         var probe = new LayerProbe(model);
 
-        for (int layer = 0; layer < 2; layer++)
+        for (int blockNumber = 1; blockNumber <= 2; blockNumber++)
         {
-            // When attention maps of each layer are read through the probe and through the model
-            using var mine = probe.AttentionMaps(imgs, layer);
-            using var reference = model.AttentionMaps(imgs, layer);
+            // When attention maps of each block are read through the probe and through the model
+            using var mine = probe.AttentionMaps(imgs, blockNumber);
+            using var reference = model.AttentionMaps(imgs, blockNumber);
 
             // Then they are equal, [B, K, N, N], and each row sums to 1 (to float rounding: the probe runs without
             // autograd, so through the inference kernels of LayerNormSimd; the model's method here through libtorch's LN)
@@ -125,7 +125,8 @@ public sealed class WhiteBoxAnalyzerTests
             using var rowSums = mine.sum(-1);
             Assert.True(rowSums.allclose(ones_like(rowSums), atol: 1e-5));
         }
-        Assert.Throws<ArgumentException>(() => probe.AttentionMaps(imgs, 2));
+        Assert.Throws<ArgumentException>(() => probe.AttentionMaps(imgs, 0));
+        Assert.Throws<ArgumentException>(() => probe.AttentionMaps(imgs, 3));
     }
 
     [Fact]
@@ -141,9 +142,16 @@ public sealed class WhiteBoxAnalyzerTests
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var h = model.EncoderBlocks[0].forward(model.EmbedUnmasked(imgs));
+        var embedded = model.EmbedUnmasked(imgs);
+        var h = model.EncoderBlocks[0].forward(embedded);
         var expected = ((IAttentionBlock)model.EncoderBlocks[1]).Projection(h)[.., 1..];
         Assert.True(descriptors.allclose(expected, atol: 1e-7));
+
+        // Block numbers count from 1, as --layer does: block 1 is the first block, whose input is the embedding.
+        var first = probe.PatchDescriptors(imgs, blockNumber: 1);
+        Assert.True(first.allclose(((IAttentionBlock)model.EncoderBlocks[0]).Projection(embedded)[.., 1..], atol: 1e-7));
+        var e = Assert.Throws<ArgumentException>(() => probe.HeadsOf(0));
+        Assert.Contains("numbered 1 … 2", e.Message);
     }
 
     [Fact]

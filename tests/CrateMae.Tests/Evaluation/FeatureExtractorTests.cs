@@ -49,8 +49,8 @@ public sealed class FeatureExtractorTests
         var (images, labels) = TinyModels.HalvesImages(6, seed: 4);
         int depth = model.Config.Depth;
 
-        var first = Embeddings.ExtractBoth(model, Batches(images, labels, 4), layer: 1);
-        var last = Embeddings.ExtractBoth(model, Batches(images, labels, 4), layer: depth);
+        var first = Embeddings.ExtractBoth(model, Batches(images, labels, 4), blockNumber: 1);
+        var last = Embeddings.ExtractBoth(model, Batches(images, labels, 4), blockNumber: depth);
         var plain = Embeddings.ExtractBoth(model, Batches(images, labels, 4));
 
         Tensor block1;
@@ -58,8 +58,8 @@ public sealed class FeatureExtractorTests
         Assert.True(first.Get(Pooling.Mean).allclose(block1[.., 1..].mean([1]), rtol: 1e-5, atol: 1e-6));
         Assert.True(first.Get(Pooling.Cls).allclose(block1[.., 0], rtol: 1e-5, atol: 1e-6));
         Assert.True(last.Get(Pooling.Mean).eq(plain.Get(Pooling.Mean)).all().item<bool>(), "layer = depth must be the default features");
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => model.ForwardFeatures(images, layers: depth + 1));
-        Assert.Contains($"expected 1 … {depth}", error.Message);
+        var error = Assert.Throws<ArgumentException>(() => model.ForwardFeatures(images, blockNumber: depth + 1));
+        Assert.Contains($"numbered 1 … {depth}", error.Message);
     }
 
     [Fact]

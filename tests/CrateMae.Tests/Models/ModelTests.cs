@@ -144,7 +144,7 @@ public sealed class ModelTests
         var features = model.ForwardFeatures(randn(1, 3, 24, 32));
         Assert.Equal(new long[] { 1, 1 + 6 * 8, 32 }, features.shape);
         Assert.True(features.isfinite().all().item<bool>());
-        var attn = model.AttentionMaps(randn(1, 3, 24, 32), layer: 0);
+        var attn = model.AttentionMaps(randn(1, 3, 24, 32), blockNumber: 1);
         Assert.Equal(new long[] { 1, 4, 49, 49 }, attn.shape);
     }
 
@@ -152,8 +152,11 @@ public sealed class ModelTests
     public void Given_a_layer_beyond_the_depth_When_asking_for_attention_Then_an_error_not_silence()
     {
         using var model = new MaskedAutoencoder(Tiny);
-        var e = Assert.Throws<ArgumentException>(() => model.AttentionMaps(randn(1, 3, 16, 16), layer: 2));
+        int depth = model.Config.Depth;
+        var e = Assert.Throws<ArgumentException>(() => model.AttentionMaps(randn(1, 3, 16, 16), blockNumber: depth + 1));
         Assert.Contains("out of range", e.Message);
+        Assert.Contains($"numbered 1 … {depth}", e.Message);
+        Assert.Throws<ArgumentException>(() => model.AttentionMaps(randn(1, 3, 16, 16), blockNumber: 0));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CrateMae.IO;
 using CrateMae.Tests.Data;
 using CrateMae.Training;
 using Xunit.Abstractions;

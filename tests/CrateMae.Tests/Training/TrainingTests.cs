@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Models;
 using CrateMae.Training;
 using CrateMae.Tests.Support;

@@ -1,4 +1,4 @@
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>One named series for <see cref="Plots.SaveErrorBarPlot"/>: mean ± std at each x (e.g. per layer).</summary>
 /// <param name="Name">Legend text.</param>

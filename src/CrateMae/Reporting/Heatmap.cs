@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using CrateMae.Data;
 using static TorchSharp.torch;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// Colours scalar maps (e.g. attention per patch) and blends them over images. Maps are row-major float arrays; values are taken as

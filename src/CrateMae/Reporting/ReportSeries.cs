@@ -1,4 +1,6 @@
-namespace CrateMae.Analysis;
+using CrateMae.Analysis;
+
+namespace CrateMae.Reporting;
 
 /// <summary>A named white-box report, one line of a layer-curve plot (e.g. "random init" vs "trained").</summary>
 /// <param name="Name">Legend text.</param>

@@ -3,9 +3,11 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CrateMae.Analysis;
+using CrateMae.IO;
 using CrateMae.Training;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// <c>crate-mae report</c>: one self-contained HTML page about a run folder — configuration, summary, metrics per
@@ -176,11 +178,11 @@ public static class RunReport
     private static string AnalysisSection(RunFolder run, string folder)
     {
         var json = Path.Combine(folder, AnalysisFile.FileName);
-        var rc = Path.Combine(folder, WhiteBoxComparison.CodingRatePng);
-        var sp = Path.Combine(folder, WhiteBoxComparison.SparsityPng);
+        var rc = Path.Combine(folder, LayerCurvePlot.CodingRatePng);
+        var sp = Path.Combine(folder, LayerCurvePlot.SparsityPng);
         var sb = new StringBuilder();
         var missing = new[] { json, rc, sp }.Where(f => !File.Exists(f)).ToList();
-        if (missing.Count == 3) return Missing($"{AnalysisFolder}/{AnalysisFile.FileName}, {WhiteBoxComparison.CodingRatePng}, {WhiteBoxComparison.SparsityPng}", $"run: crate-mae analyze --checkpoint {run.Root} --random-init");
+        if (missing.Count == 3) return Missing($"{AnalysisFolder}/{AnalysisFile.FileName}, {LayerCurvePlot.CodingRatePng}, {LayerCurvePlot.SparsityPng}", $"run: crate-mae analyze --checkpoint {run.Root} --random-init");
         if (missing.Count > 0)
             sb.Append(Missing(string.Join(", ", missing.Select(Path.GetFileName)), $"run: crate-mae analyze --checkpoint {run.Root} --random-init"));
         sb.Append("<div class=\"row\">");

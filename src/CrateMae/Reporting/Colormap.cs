@@ -1,4 +1,4 @@
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>Colour maps for <see cref="Heatmap"/> (sampled from ScottPlot's implementations).</summary>
 public enum Colormap

@@ -1,8 +1,8 @@
 using CrateMae.Data;
-using CrateMae.Imaging;
+using CrateMae.Reporting;
 using TorchSharp;
 
-namespace CrateMae.Tests.Imaging;
+namespace CrateMae.Tests.Reporting;
 
 public sealed class HeatmapTests
 {

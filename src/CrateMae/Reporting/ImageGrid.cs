@@ -3,7 +3,7 @@ using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// Composes rows of image panels (e.g. original | masked | reconstruction | reconstruction + visible) into one picture, with

@@ -1,12 +1,11 @@
+using CrateMae.IO;
 using ScottPlot;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>PNG line plots with ScottPlot 5 (written atomically; text in DejaVu Sans when installed).</summary>
 public static class Plots
 {
-    private static readonly Lazy<string?> FontFamily = new(RegisterFont, LazyThreadSafetyMode.ExecutionAndPublication);
-
     /// <summary>
     /// Plots one or more named series (e.g. train loss per step and test loss per epoch) with a legend and writes a PNG.
     /// </summary>
@@ -96,7 +95,7 @@ public static class Plots
     private static Plot NewPlot(string title, string xLabel, string yLabel)
     {
         var plot = new Plot();
-        if (FontFamily.Value is { } family) plot.Font.Set(family);
+        plot.Font.Set(TextFonts.PlotFamily);
         plot.Title(title ?? string.Empty);
         plot.XLabel(xLabel ?? string.Empty);
         plot.YLabel(yLabel ?? string.Empty);
@@ -146,23 +145,5 @@ public static class Plots
     {
         if (width < 50 || height < 50 || width > 10000 || height > 10000)
             throw new ArgumentException($"Plots: image size {width}x{height} must be within 50..10000 pixels per side.");
-    }
-
-    /// <summary>Registers DejaVu Sans from its Debian path with ScottPlot, so text renders even if font discovery fails.</summary>
-    private static string? RegisterFont()
-    {
-        if (!File.Exists(TextFonts.DejaVuSansPath)) return null;
-        try
-        {
-            const string family = "DejaVu Sans";
-            Fonts.AddFontFile(family, TextFonts.DejaVuSansPath);
-            var bold = Path.Combine(Path.GetDirectoryName(TextFonts.DejaVuSansPath)!, "DejaVuSans-Bold.ttf");
-            if (File.Exists(bold)) Fonts.AddFontFile(family, bold, bold: true, italic: false);
-            return family;
-        }
-        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
-        {
-            return null; // ScottPlot's own default font is used.
-        }
     }
 }

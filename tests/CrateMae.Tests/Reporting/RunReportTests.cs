@@ -1,9 +1,10 @@
 using System.Text.RegularExpressions;
 using CrateMae.Analysis;
-using CrateMae.Imaging;
+using CrateMae.Reporting;
+using CrateMae.Tests.Analysis;
 using SkiaSharp;
 
-namespace CrateMae.Tests.Analysis;
+namespace CrateMae.Tests.Reporting;
 
 [Collection(AnalysisCliCollection.Name)]
 public sealed class RunReportTests(AnalysisCliFixture f)

@@ -1,7 +1,7 @@
-using CrateMae.Imaging;
+using CrateMae.Analysis;
 using ScottPlot;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// The two white-box line plots over layers ℓ = 1 … L (spec §7.3), drawn with the shared
@@ -14,8 +14,29 @@ public static class LayerCurvePlot
     /// <summary>Default figure size in pixels.</summary>
     public const int DefaultWidth = 640, DefaultHeight = 480;
 
+    /// <summary>Plot file names inside an analysis folder.</summary>
+    public const string CodingRatePng = "coding-rate.png", SparsityPng = "sparsity.png";
+
     /// <summary>Sideways shift between overlaid series, in layers.</summary>
     private const double Dodge = 0.08;
+
+    /// <summary>
+    /// Writes <c>analysis.json</c>, <c>coding-rate.png</c> and <c>sparsity.png</c> (every series of
+    /// <paramref name="file"/> overlaid) into <paramref name="folder"/>; returns their paths.
+    /// </summary>
+    public static IReadOnlyList<string> SaveAll(AnalysisFile file, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        Directory.CreateDirectory(folder);
+        var json = Path.Combine(folder, AnalysisFile.FileName);
+        var rc = Path.Combine(folder, CodingRatePng);
+        var sp = Path.Combine(folder, SparsityPng);
+        file.Save(json);
+        var series = file.Series.Select(s => new ReportSeries(s.Name, s.Report)).ToArray();
+        SaveCodingRate(rc, series, title: $"Coding rate Rᶜ across layers ({file.Images} images, {file.Data})");
+        SaveSparsity(sp, series, title: $"Sparsity across layers ({file.Images} images, {file.Data})");
+        return [json, rc, sp];
+    }
 
     /// <summary>R^c per layer with std error bars.</summary>
     /// <exception cref="ArgumentException">No series, or a series has no layers.</exception>

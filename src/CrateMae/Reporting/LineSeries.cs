@@ -1,4 +1,4 @@
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>One named line for <see cref="Plots.SaveLinePlot"/>; points with a non-finite x or y are left out.</summary>
 /// <param name="Name">Legend text.</param>

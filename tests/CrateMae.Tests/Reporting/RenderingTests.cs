@@ -1,8 +1,10 @@
 using CrateMae.Analysis;
+using CrateMae.Reporting;
+using CrateMae.Tests.Analysis;
 using SkiaSharp;
 using static TorchSharp.torch;
 
-namespace CrateMae.Tests.Analysis;
+namespace CrateMae.Tests.Reporting;
 
 public sealed class RenderingTests : IDisposable
 {

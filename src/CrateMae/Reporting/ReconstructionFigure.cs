@@ -1,10 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using CrateMae.Imaging;
+using CrateMae.Analysis;
+using CrateMae.IO;
 using CrateMae.Training;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>What <c>crate-mae reconstruct</c> reports.</summary>
 /// <param name="MaskRatio">Fraction of patches removed.</param>

@@ -1,10 +1,10 @@
 using CrateMae.Data;
-using CrateMae.Imaging;
+using CrateMae.Reporting;
 using CrateMae.Tests.Data;
 using SkiaSharp;
 using TorchSharp;
 
-namespace CrateMae.Tests.Imaging;
+namespace CrateMae.Tests.Reporting;
 
 public sealed class ImageWriterTests : IDisposable
 {

@@ -1,12 +1,13 @@
+using CrateMae.Analysis;
 using CrateMae.Data;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// PCA feature figure (spec §7.5): one row per image — the image, the RGB composite of three components, then
 /// (optionally) every component as a grey map; maps nearest-upsampled to the image size (drawn with the shared
-/// <see cref="Imaging.ImageGrid"/>). Size: with panels of (H·s)×(W·s) and c columns (2 + k with components),
+/// <see cref="ImageGrid"/>). Size: with panels of (H·s)×(W·s) and c columns (2 + k with components),
 /// width = c·W·s + (c + 1)·4, height = 20 + B·H·s + (B + 1)·4.
 /// </summary>
 public static class PcaPanelImage

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace CrateMae;
+namespace CrateMae.Models;
 
 /// <summary>Parses the user's <c>--device</c> choice into a TorchSharp device.</summary>
 public static class DeviceChoice

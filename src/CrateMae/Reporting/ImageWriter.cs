@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
 using CrateMae.Data;
+using CrateMae.IO;
 using SkiaSharp;
 using static TorchSharp.torch;
 
-namespace CrateMae.Imaging;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// Converts float images (CHW, values in [0, 1], 1 = gray or 3 = RGB channels) to bitmaps and writes PNG files atomically

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.Analysis;
+using CrateMae.IO;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>What <c>crate-mae pca</c> reports: the fit and the figure.</summary>
 /// <param name="Layer">Encoder block, 1 … depth (as <c>--layer</c> counts).</param>
@@ -29,7 +31,7 @@ public sealed record PcaSummary(
 }
 
 /// <summary>
-/// <c>crate-mae pca</c> (spec §7.5): PCA of block <c>layer</c>'s patch descriptors (its attention input projection,
+/// <c>crate-mae pca</c> (spec §7.5): PCA of one encoder block's patch descriptors (its attention input projection,
 /// cls removed, unmasked path) fitted over all given images together; per image the RGB composite of three
 /// components and every component in grey, as one PNG.
 /// </summary>
@@ -39,12 +41,12 @@ public static class PcaFigure
     /// <param name="path">Output PNG.</param>
     /// <param name="probe">Probe of the model.</param>
     /// <param name="batch">The images (all are used for the fit).</param>
-    /// <param name="layer">Encoder block, 0-based.</param>
+    /// <param name="blockNumber">Encoder block, 1 … depth (as <c>--layer</c> counts).</param>
     /// <param name="components">k (spec default 4).</param>
     /// <param name="firstComponent">Components firstComponent … +2 form the RGB image (0 = first three; 1 with k = 4 = the reference's last three).</param>
     /// <param name="foregroundOnly">Fit on foreground patches only and push background patches below every foreground value (spec §7.5 step 3–4).</param>
-    /// <exception cref="ArgumentException">k or the first component do not fit, or there are too few descriptors.</exception>
-    public static PcaSummary Save(string path, LayerProbe probe, ImageBatch batch, int layer, int components = 4, int firstComponent = 0,
+    /// <exception cref="ArgumentException">The block number is outside 1 … depth, k or the first component do not fit, or there are too few descriptors.</exception>
+    public static PcaSummary Save(string path, LayerProbe probe, ImageBatch batch, int blockNumber, int components = 4, int firstComponent = 0,
         bool foregroundOnly = false)
     {
         ArgumentNullException.ThrowIfNull(probe);
@@ -55,7 +57,7 @@ public static class PcaFigure
         var c = probe.Model.Config;
         int gh = (int)batch.Images.shape[2] / c.PatchSize, gw = (int)batch.Images.shape[3] / c.PatchSize;
         using var scope = NewDisposeScope();
-        var descriptors = probe.PatchDescriptors(batch.Images, layer).cpu();             // [B, L, D]
+        var descriptors = probe.PatchDescriptors(batch.Images, blockNumber).cpu();             // [B, L, D]
         Tensor? fg = foregroundOnly ? AttentionSaliency.ForegroundMask(batch.Images, c.PatchSize) : null;
         var pca = PatchPca.Fit(descriptors, components, fg);
         var grid = pca.ProjectGrid(descriptors, gh, gw, fg);
@@ -63,6 +65,6 @@ public static class PcaFigure
         var rgb = PatchPca.Rgb(normalized, firstComponent);
         PcaPanelImage.Save(path, batch.Images, rgb, normalized, mean: batch.Mean, std: batch.Std,
             rgbCaption: $"RGB = PC {firstComponent + 1}-{firstComponent + 3}");
-        return new PcaSummary(layer + 1, components, firstComponent, pca.Samples, pca.ExplainedVarianceRatio, Path.GetFullPath(path), batch.Names);
+        return new PcaSummary(blockNumber, components, firstComponent, pca.Samples, pca.ExplainedVarianceRatio, Path.GetFullPath(path), batch.Names);
     }
 }

@@ -1,7 +1,8 @@
-using CrateMae.Imaging;
+using CrateMae.Analysis;
+
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// Attention saliency figure (spec §7.4): one row per image — the image, then one heat-map overlay per head, then

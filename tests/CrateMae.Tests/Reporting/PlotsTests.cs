@@ -1,8 +1,8 @@
-using CrateMae.Imaging;
+using CrateMae.Reporting;
 using CrateMae.Tests.Data;
 using SkiaSharp;
 
-namespace CrateMae.Tests.Imaging;
+namespace CrateMae.Tests.Reporting;
 
 public sealed class PlotsTests : IDisposable
 {

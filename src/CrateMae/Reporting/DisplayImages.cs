@@ -1,8 +1,8 @@
+using CrateMae.Analysis;
 using CrateMae.Data;
-using CrateMae.Imaging;
 using static TorchSharp.torch;
 
-namespace CrateMae.Analysis;
+namespace CrateMae.Reporting;
 
 /// <summary>
 /// Layout shared by the analysis figures: an <see cref="ImageGrid"/> with 4-pixel gaps and a 20-pixel caption row, so
