@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.IO;
 
 namespace CrateMae.Analysis;
 
@@ -65,5 +66,5 @@ public sealed record AnalysisFile(
     }
 
     /// <summary>Reads a file written by <see cref="Save"/>.</summary>
-    public static AnalysisFile Load(string path) => FromJson(File.ReadAllText(path), path);
+    public static AnalysisFile Load(string path) => FromJson(InputFile.ReadAllText(path, "analysis file"), path);
 }

@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
+using CrateMae.IO;
 
 namespace CrateMae.Interop;
 
@@ -32,8 +33,7 @@ public static class Safetensors
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         DTypes.RequireLittleEndianHost();
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var fs = InputFile.OpenRead(path, "safetensors file");
         long fileLength = fs.Length;
         if (fileLength < 8) throw new InvalidDataException($"{path}: {fileLength} bytes, too short for a safetensors file.");
         Span<byte> lenBytes = stackalloc byte[8];
