@@ -63,5 +63,5 @@ public sealed record AnalysisFile(
     }
 
     /// <summary>Reads a file written by <see cref="Save"/>.</summary>
-    public static AnalysisFile Load(string path) => FromJson(File.ReadAllText(path), path);
+    public static AnalysisFile Load(string path) => FromJson(InputFile.ReadAllText(path, "analysis file"), path);
 }

@@ -1,3 +1,4 @@
+using CrateMae.IO;
 namespace CrateMae.Data;
 
 /// <summary>Shared reader for the CIFAR "binary version" record files (label byte(s) followed by 3072 bytes of CHW pixels).</summary>
@@ -38,7 +39,7 @@ internal static class CifarBinary
         long record = 0;
         for (int f = 0; f < files.Count; f++)
         {
-            using var stream = new FileStream(files[f], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            using var stream = InputFile.OpenRead(files[f], "CIFAR batch file");
             long remaining = counts[f];
             long recordInFile = 0;
             while (remaining > 0)
@@ -77,6 +78,7 @@ internal static class CifarBinary
     public static IReadOnlyList<string> ReadNames(string path, IReadOnlyList<string> fallback, string datasetName)
     {
         if (!File.Exists(path)) return fallback;
+        InputFile.RequireRegular(path, "CIFAR class-name file");
         var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         if (names.Length != fallback.Count)
             throw new InvalidDataException(

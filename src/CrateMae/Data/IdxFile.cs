@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using CrateMae.IO;
 
 namespace CrateMae.Data;
 
@@ -67,10 +68,7 @@ public sealed class IdxFile
     public static IdxFile Read(string path, IdxDataType? expectedType = null, int? expectedDimensions = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"IDX file '{path}' does not exist.", path);
-
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var file = InputFile.OpenRead(path, "IDX file");
         bool gzip = IsGzip(file);
         try
         {

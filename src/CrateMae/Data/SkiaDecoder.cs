@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
+using CrateMae.IO;
 
 namespace CrateMae.Data;
 
@@ -54,6 +55,7 @@ internal static class SkiaDecoder
         FileInfo fi = new(path);
         if (!fi.Exists)
             throw new FileNotFoundException($"Image file '{path}' does not exist (was it removed after the folder was scanned?).", path);
+        InputFile.RequireRegular(path, "Image file");
         if (fi.Length == 0)
             throw new InvalidDataException($"Image file '{path}' is empty (0 bytes).");
         try

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrateMae.Interop;
+using CrateMae.IO;
 
 namespace CrateMae.Evaluation;
 
@@ -154,7 +155,7 @@ public sealed class FeatureCache
     /// <summary>SHA-256 of a file's content, hex.</summary>
     public static string FileFingerprint(string path)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var fs = InputFile.OpenRead(path, "input file", 1 << 20);
         return Convert.ToHexStringLower(SHA256.HashData(fs));
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using CrateMae.Models;
 using CrateMae.Training;
+using CrateMae.IO;
 
 namespace CrateMae.Evaluation;
 
@@ -172,7 +173,7 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
         if (!File.Exists(path)) return null;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            return JsonNode.Parse(InputFile.ReadAllText(path, "run file")) as JsonObject
                    ?? throw new InvalidDataException($"{path}: expected a JSON object");
         }
         catch (JsonException e)
@@ -186,7 +187,7 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
         if (!File.Exists(path)) return null;
         try
         {
-            return EvaluationResult.FromJson(File.ReadAllText(path)) as T
+            return EvaluationResult.FromJson(InputFile.ReadAllText(path, "evaluation file")) as T
                    ?? throw new InvalidDataException($"{path}: holds a different kind of result than expected ({typeof(T).Name})");
         }
         catch (ArgumentException e)

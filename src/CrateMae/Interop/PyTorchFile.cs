@@ -3,6 +3,7 @@ using System.Text;
 using CrateMae.IO;
 using TorchSharp;
 using static TorchSharp.torch;
+using CrateMae.IO;
 
 namespace CrateMae.Interop;
 
@@ -38,10 +39,8 @@ public static class PyTorchFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         DTypes.RequireLittleEndianHost();
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
-
         using var scope = torch.NewDisposeScope();
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var fs = InputFile.OpenRead(path, "PyTorch file");
         CheckSignature(fs, path);
         ZipArchive zip;
         try

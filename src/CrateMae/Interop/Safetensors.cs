@@ -5,6 +5,7 @@ using System.Text.Json;
 using CrateMae.IO;
 using TorchSharp;
 using static TorchSharp.torch;
+using CrateMae.IO;
 
 namespace CrateMae.Interop;
 
@@ -33,8 +34,7 @@ public static class Safetensors
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         DTypes.RequireLittleEndianHost();
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var fs = InputFile.OpenRead(path, "safetensors file");
         long fileLength = fs.Length;
         if (fileLength < 8) throw new InvalidDataException($"{path}: {fileLength} bytes, too short for a safetensors file.");
         Span<byte> lenBytes = stackalloc byte[8];

@@ -1,3 +1,4 @@
+using CrateMae.IO;
 namespace CrateMae.Models;
 
 /// <summary>Named model configurations: the official factories (spec §1.1), the paper's MAE-Small (§5) and CPU-sized presets.</summary>
@@ -59,9 +60,9 @@ public static class Presets
     {
         if (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || File.Exists(nameOrPath))
         {
-            if (!File.Exists(nameOrPath))
+            if (!File.Exists(nameOrPath) && !Directory.Exists(nameOrPath))
                 throw new ArgumentException($"model config file '{nameOrPath}' does not exist");
-            return MaeConfig.FromJson(File.ReadAllText(nameOrPath), nameOrPath);
+            return MaeConfig.FromJson(InputFile.ReadAllText(nameOrPath, "model config file"), nameOrPath);
         }
         if (nameOrPath.TrimStart().StartsWith('{'))
             return MaeConfig.FromJson(nameOrPath, "inline model config");
