@@ -1,3 +1,4 @@
+using CrateMae.Data;
 using CrateMae.Models;
 using Onnx;
 using static CrateMae.Export.OnnxGraphBuilder;
@@ -33,6 +34,12 @@ public sealed record OnnxExportOptions
     /// <summary>Mask ratio of the <see cref="OnnxPart.Mae"/> graph (the keep count is fixed in the graph).</summary>
     public double MaskRatio { get; init; } = 0.75;
 
+    /// <summary>
+    /// When set, the graph takes <c>pixels</c> in [0, 1] and normalises them itself, (x − mean)/std per channel, as the
+    /// data pipeline does in training; when null it takes <c>images</c> already normalised, as the model's forward does.
+    /// </summary>
+    public NormalizationStats? InputNormalization { get; init; }
+
     public OnnxExportOptions Validate()
     {
         if (Opset is < 17 or > 21) throw new ArgumentException($"--opset {Opset}: expected 17 … 21 (LayerNormalization needs 17)");
@@ -58,7 +65,9 @@ public static class OnnxExport
         var weights = model.OrderedStateDict().ToDictionary(kv => kv.Key, kv => kv.Value);
         var g = new OnnxGraphBuilder(options.Opset);
         var e = new Emitter(g, weights, c);
-        var images = g.Input("images", null, c.InChans, c.ImgSize, c.ImgSize);
+        var images = options.InputNormalization is { } norm
+            ? e.Normalize(g.Input("pixels", null, c.InChans, c.ImgSize, c.ImgSize), norm.ForChannels(c.InChans))
+            : g.Input("images", null, c.InChans, c.ImgSize, c.ImgSize);
         if (options.Part == OnnxPart.Encoder)
         {
             var features = e.Encoder(e.EmbedUnmasked(images));                                  // [B, N, D]
@@ -76,7 +85,14 @@ public static class OnnxExport
             g.Output(mask, "mask", TensorProto.Types.DataType.Float, null, c.NumPatches);
         }
         var doc = $"CrateMae {c.Name} ({c.Kind}, {c.Semantics} semantics), part {options.Part}, {c.ImgSize}px, patch {c.PatchSize}, {c.InChans} channel(s)";
-        return g.Build($"{c.Name}-{options.Part.ToString().ToLowerInvariant()}", doc);
+        var proto = g.Build($"{c.Name}-{options.Part.ToString().ToLowerInvariant()}", doc);
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = "crate_mae.config", Value = c.ToJson() });
+        if (options.InputNormalization is { } n)
+            proto.MetadataProps.Add(new StringStringEntryProto
+            {
+                Key = "crate_mae.normalization", Value = System.Text.Json.JsonSerializer.Serialize(new { mean = n.Mean, std = n.Std }),
+            });
+        return proto;
     }
 
     /// <summary>Writes <see cref="Build"/>'s model to <paramref name="path"/> atomically.</summary>
@@ -131,6 +147,14 @@ public static class OnnxExport
         /// <summary>Broadcasts a [1, 1, D] token over the batch of <paramref name="like"/>: [B, n, D].</summary>
         private string ExpandToken(string token, string like, long n, long d) =>
             g.Node("Expand", [token, g.Node("Concat", [BatchOf(like), g.Int64s(n, d)], null, Attr("axis", 0L))]);
+
+        /// <summary>(x − mean)/std per channel: [B, C, S, S] pixels in [0, 1] → the model's input.</summary>
+        public string Normalize(string pixels, NormalizationStats stats)
+        {
+            string PerChannel(IReadOnlyList<float> v) => g.Weight($"input_{(ReferenceEquals(v, stats.Mean) ? "mean" : "std")}",
+                TorchSharp.torch.tensor(v.ToArray()).view(1, v.Count, 1, 1));
+            return g.Node("Div", [Sub(pixels, PerChannel(stats.Mean)), PerChannel(stats.Std)]);
+        }
 
         /// <summary>patch_embed: the stride-p convolution, [B, C, S, S] → [B, L, D].</summary>
         private string PatchEmbed(string images)
