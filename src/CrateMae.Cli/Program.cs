@@ -18,6 +18,8 @@ app.Configure(config =>
         .WithExample("pretrain").WithExample("pretrain", "--model", "vit-fmnist", "--epochs", "20", "--output", "runs/vit");
     config.AddCommand<ConvertCommand>("convert").WithDescription("Convert weights between .pth, .safetensors and .ckpt (by extension).")
         .WithExample("convert", "runs/crate-fmnist", "model.safetensors");
+    config.AddCommand<ExportCommand>("export").WithDescription("The model as an ONNX graph (encoder features, or the whole masked autoencoder) for ONNX Runtime / ML.NET.")
+        .WithExample("export", "--checkpoint", "runs/crate-fmnist", "--format", "onnx", "-o", "encoder.onnx");
     config.AddCommand<AnalyzeCommand>("analyze").WithDescription("Per-layer coding rate Rᶜ and sparsity (mean ± std over images), JSON and plots; overlay checkpoints and a random init.")
         .WithExample("analyze", "--checkpoint", "runs/crate-fmnist", "--random-init");
     config.AddCommand<AttentionCommand>("attention").WithDescription("cls attention of every head of a layer over images (PNG grid) and the foreground ratio.")
