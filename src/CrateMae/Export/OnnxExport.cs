@@ -1,4 +1,5 @@
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Models;
 using Onnx;
 using static CrateMae.Export.OnnxGraphBuilder;

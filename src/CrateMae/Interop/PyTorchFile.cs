@@ -3,7 +3,6 @@ using System.Text;
 using CrateMae.IO;
 using TorchSharp;
 using static TorchSharp.torch;
-using CrateMae.IO;
 
 namespace CrateMae.Interop;
 

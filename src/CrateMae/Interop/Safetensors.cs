@@ -5,7 +5,6 @@ using System.Text.Json;
 using CrateMae.IO;
 using TorchSharp;
 using static TorchSharp.torch;
-using CrateMae.IO;
 
 namespace CrateMae.Interop;
 
