@@ -55,8 +55,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--only", choices=["train", "embed"])
-    # 0.5 s: crate-mae's adaptive OpenMP spin count (docs/performance.md §4) samples the machine every 0.1 s and stops
-    # spinning while another process is busy; after the other side's step it needs a quiet window to spin again.
+    # A pause after each step lets the OpenMP workers of the side that just ran stop spinning (under OMP_WAIT_POLICY=ACTIVE
+    # or a GOMP_SPINCOUNT) before the other side's step starts.
     ap.add_argument("--gap", type=float, default=0.5, help="seconds of pause after each step (default 0.5)")
     ap.add_argument("--crate-mae", default=DEFAULT_CLI)
     ap.add_argument("--b-crate-mae", help="side B's crate-mae (path or command line; default: --crate-mae)")
