@@ -97,10 +97,15 @@ def cpu_has_avx512():
     return "avx512f" in cpu_flags()
 
 
+def auto_precision(flags=None):
+    """crate-mae's --precision auto: bf16 where the CPU (its flags, default this one's) multiplies bf16 natively
+    (AMX-BF16 or AVX512-BF16), else fp32 (bf16 products are emulated there, far slower)."""
+    return "bf16" if (cpu_flags() if flags is None else set(flags)) & {"amx_bf16", "avx512_bf16"} else "fp32"
+
+
 def default_precisions(flags=None):
-    """fp32 and bf16 where the CPU (its flags, default this one's) multiplies bf16 natively (AMX-BF16 or AVX512-BF16),
-    as crate-mae's --precision auto decides; else fp32 alone (bf16 products are emulated there, far slower)."""
-    return "fp32,bf16" if (cpu_flags() if flags is None else set(flags)) & {"amx_bf16", "avx512_bf16"} else "fp32"
+    """fp32 and bf16 where the CPU has bf16 instructions (auto_precision), else fp32 alone."""
+    return "fp32,bf16" if auto_precision(flags) == "bf16" else "fp32"
 
 
 def main():
