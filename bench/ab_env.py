@@ -21,7 +21,8 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_official import DEFAULT_CLI, LockstepProcess, crate_mae_command, quartiles, run_lockstep  # noqa: E402
+from vs_official import (DEFAULT_CLI, LockstepProcess, auto_precision, crate_mae_command, quartiles,  # noqa: E402
+                         run_lockstep)
 
 
 def parse_env(items, flag):
@@ -53,10 +54,11 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--precision", default=auto_precision(),
+                    help="fp32 or bf16 (default: bf16 on a CPU with bf16 instructions, else fp32)")
     ap.add_argument("--only", choices=["train", "embed"])
-    # 0.5 s: crate-mae's adaptive OpenMP spin count (docs/performance.md §4) samples the machine every 0.1 s and stops
-    # spinning while another process is busy; after the other side's step it needs a quiet window to spin again.
+    # A pause after each step lets the OpenMP workers of the side that just ran stop spinning (under OMP_WAIT_POLICY=ACTIVE
+    # or a GOMP_SPINCOUNT) before the other side's step starts.
     ap.add_argument("--gap", type=float, default=0.5, help="seconds of pause after each step (default 0.5)")
     ap.add_argument("--crate-mae", default=DEFAULT_CLI)
     ap.add_argument("--b-crate-mae", help="side B's crate-mae (path or command line; default: --crate-mae)")

@@ -1,15 +1,15 @@
 #!/usr/bin/python3
 """Speed against the official CRATE-MAE code, measured in the same time window.
 
-Runs `crate-mae bench` (fp32 and bf16) and the official-form PyTorch baseline (bench/official/crate_mae_official.py,
-Debian's PyTorch with OpenBLAS) one after the other, ROUNDS times, and reports per phase (train, embed) the median
-img/s of each and the median of the per-round speed-ups. Per-round ratios are what to quote on a shared machine:
+Runs `crate-mae bench` (fp32, and bf16 on a CPU with bf16 instructions; see --precisions) and the official-form
+PyTorch baseline (bench/official/crate_mae_official.py, Debian's PyTorch with OpenBLAS) one after the other, ROUNDS
+times, and reports per phase (train, embed) the median img/s of each and the median of the per-round speed-ups. Per-round ratios are what to quote on a shared machine:
 neighbours move absolute numbers by ±20 % between minutes, but both sides of a round see the same machine.
 
     /usr/bin/python3 bench/vs_official.py --model crate-small --batch 8 --steps 8 --rounds 3
     /usr/bin/python3 bench/vs_official.py --model bench/cmp32.json --batch 64 --steps 20 --rounds 3 --json out.json
 
---paired runs the three processes (official, fp32, bf16) side by side instead, each with --lockstep, and lets one step
+--paired runs the processes (official and one per precision) side by side instead, each with --lockstep, and lets one step
 run at a time: every process's warm-up alone, then rounds of one timed step of each (the order reversed every round,
 a short pause after each step so that idle BLAS threads stop spinning). The speed-up is then the median [quartiles] of
 the per-step ratios official seconds / our seconds of the same round — steps seconds apart instead of whole runs
@@ -84,12 +84,28 @@ def openblas_env():
     return env
 
 
-def cpu_has_avx512():
+def cpu_flags():
+    """The first 'flags' line of /proc/cpuinfo as a set (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and " avx512f" in line for line in f)
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
     except OSError:
-        return False
+        return set()
+
+
+def cpu_has_avx512():
+    return "avx512f" in cpu_flags()
+
+
+def auto_precision(flags=None):
+    """crate-mae's --precision auto: bf16 where the CPU (its flags, default this one's) multiplies bf16 natively
+    (AMX-BF16 or AVX512-BF16), else fp32 (bf16 products are emulated there, far slower)."""
+    return "bf16" if (cpu_flags() if flags is None else set(flags)) & {"amx_bf16", "avx512_bf16"} else "fp32"
+
+
+def default_precisions(flags=None):
+    """fp32 and bf16 where the CPU has bf16 instructions (auto_precision), else fp32 alone."""
+    return "fp32,bf16" if auto_precision(flags) == "bf16" else "fp32"
 
 
 def main():
@@ -101,13 +117,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--precisions", default="fp32,bf16", help="comma list of crate-mae precisions")
+    ap.add_argument("--precisions", default=default_precisions(),
+                    help="comma list of crate-mae precisions (default fp32,bf16 on a CPU with bf16 instructions, else fp32)")
     ap.add_argument("--crate-mae", default=DEFAULT_CLI,
                     help="the crate-mae executable, or a command line (e.g. 'dotnet path/crate-mae.dll')")
     ap.add_argument("--paired", action="store_true", help="alternate single steps of all processes (see above)")
-    # 0.5 s (0.2 before the tenth session): crate-mae's adaptive OpenMP spin count samples the machine every 0.1 s and
-    # stops spinning while another process (here the official one, during its step) is busy; a pause of a few windows
-    # lets each side start its step as it would on a machine of its own.
+    # A pause after each step lets the OpenMP workers of the side that just ran go to sleep (PyTorch's libgomp spins
+    # after each parallel region by default), so that each side starts its step as it would on a machine of its own.
     ap.add_argument("--gap", type=float, default=0.5, help="--paired: seconds of pause after each step (default 0.5)")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=CRATE_MAE",
                     help="--paired: also run this build (path or command line) in the same rounds, as NAME:PRECISION")

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using CrateMae.Benchmarking;
 using CrateMae.Models;
 using CrateMae.Training;
 using static TorchSharp.torch;

@@ -2,13 +2,12 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using CrateMae.Training;
+using CrateMae.Hosting;
 
-// The allocator and OpenMP policy of the crate-mae CLI (ProcessSetup): jemalloc without decay when it is installed
-// (a restart, as the CLI does), OMP_WAIT_POLICY=PASSIVE (ProcessStart). Without them the attention's multi-megabyte
-// buffers are page-faulted in on every call under glibc, and a module measured here would not be the module that
-// pretrain and crate-mae bench run.
-ProcessSetup.UseJemalloc(typeof(Program).Assembly);
+// The start-up of the crate-mae CLI (ProcessStart.cs, compiled into both programs): OMP_WAIT_POLICY=PASSIVE unless the
+// user chose a wait policy, jemalloc when CRATE_MAE_ALLOCATOR=jemalloc asks for it, so that a module measured here runs
+// as it does under pretrain and crate-mae bench.
+if (ProcessStart.Begin(args) is { } exitCode) return exitCode;
 
 // Short in-process jobs by default (the work is native libtorch code, so BenchmarkDotNet's process isolation buys
 // little and its child-project build costs a minute per benchmark); pass BenchmarkDotNet options as usual, e.g.

@@ -1,10 +1,10 @@
 using CrateMae.Cli;
 using CrateMae.Cli.Commands;
-using CrateMae.Training;
+using CrateMae.Hosting;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
-ProcessSetup.UseJemalloc(typeof(Program).Assembly);   // restarts once with jemalloc preloaded when it is installed
+if (ProcessStart.Begin(args) is { } exitCode) return exitCode;   // allocator (CRATE_MAE_ALLOCATOR), bf16 warning
 
 var app = new CommandApp();
 app.Configure(config =>

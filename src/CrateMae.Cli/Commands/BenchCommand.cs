@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
+using CrateMae.Benchmarking;
 using CrateMae.Models;
-using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -98,6 +98,8 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
 
     private static string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
 
+    private static string Bf16(double? gflops) => gflops is { } g ? $"{F(g, "F1")} GFLOP/s" : "not measured (no bf16 instructions)";
+
     private static void Print(ThroughputResult r)
     {
         AnsiConsole.MarkupLineInterpolated(
@@ -114,7 +116,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         AnsiConsole.Write(table);
         if (r.Peak is { } pk)
             AnsiConsole.MarkupLineInterpolated(
-                $"matmul peak {pk.Size}²: fp32 {F(pk.Fp32Gflops, "F1")} GFLOP/s, bf16 {F(pk.Bf16Gflops, "F1")} GFLOP/s; model shape {pk.ModelShape}: fp32 {F(pk.ModelShapeFp32Gflops, "F1")}, bf16 {F(pk.ModelShapeBf16Gflops, "F1")}");
+                $"matmul peak {pk.Size}²: fp32 {F(pk.Fp32Gflops, "F1")} GFLOP/s, bf16 {Bf16(pk.Bf16Gflops)}; model shape {pk.ModelShape}: fp32 {F(pk.ModelShapeFp32Gflops, "F1")}, bf16 {Bf16(pk.ModelShapeBf16Gflops)}");
         var m = r.Memory;
         AnsiConsole.WriteLine(
             $"memory: RSS {F(m.RssStartMb, "F0")} → {F(m.RssEndMb, "F0")} MB, peak {F(m.PeakRssMb, "F0")} MB; live tensors {m.LiveTensorsStart} → {m.LiveTensorsEnd}" +
@@ -125,7 +127,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             string.Join("; ", new[] { Warm("train", r.Train), Warm("embed", r.Embed) }.Where(x => x.Length > 0)));
         AnsiConsole.WriteLine(
             $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
-            (r.Host.OpenMpSpinShare is { } spin ? $", spinning {F(100 * spin, "F0")} % of the run" : "") + $", kernel threads {r.Host.KernelThreads}" +
+            $", kernel threads {r.Host.KernelThreads}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));
     }
 }

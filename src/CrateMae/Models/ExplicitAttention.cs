@@ -6,9 +6,9 @@ namespace CrateMae.Models;
 /// The explicit MSSA attention core softmax(α A Aᵀ) A for batched heads A [G, N, d] (G = B·K, α = 1/√d_h), as one
 /// autograd function with a hand-written backward. Forward: the Gram product with α inside the GEMM, the row softmax
 /// (<see cref="RowSoftmax"/>), the value product. Backward, for P = softmax(S), S = α A Aᵀ and output gradient dO:
-/// dP = dO Aᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), and dA = Pᵀ dO + α dS A + α dSᵀ A accumulated in one buffer by the GEMMs
-/// (<see cref="InPlaceBaddbmm"/>). Autograd over the separate ops would have summed two gradients of A (the Gram's and
-/// the value product's) element-wise, and the Gram's own two products through a copy.
+/// dP = dO Aᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), and dA = Pᵀ dO + α dS A + α dSᵀ A, each product added by the GEMM itself
+/// (<c>baddbmm</c> with β = 1). Autograd over the separate ops would have summed two gradients of A (the Gram's and
+/// the value product's) element-wise.
 /// </summary>
 internal sealed class ExplicitAttention : autograd.SingleTensorFunction<ExplicitAttention>
 {
@@ -55,10 +55,10 @@ internal sealed class ExplicitAttention : autograd.SingleTensorFunction<Explicit
         {
             using var dp = grad.bmm(a.transpose(1, 2));              // dO Aᵀ          [G, N, N]
             using var ds = RowSoftmax.Backward(p, dp);              // dS             [G, N, N]
-            var da = p.transpose(1, 2).bmm(grad);                   // Pᵀ dO          [G, N, d]
-            InPlaceBaddbmm.Accumulate(da, ds, a, alpha);             // + α dS A
+            using var pdo = p.transpose(1, 2).bmm(grad);            // Pᵀ dO          [G, N, d]
+            using var partial = Kernels.Baddbmm(pdo, ds, a, 1, (float)alpha);   // + α dS A
             using var dsT = ds.transpose(1, 2);
-            InPlaceBaddbmm.Accumulate(da, dsT, a, alpha);            // + α dSᵀ A
+            var da = Kernels.Baddbmm(partial, dsT, a, 1, (float)alpha);         // + α dSᵀ A
             // One gradient per input of apply(a, alpha); none for the scalar. (AutogradHandoff: freed early.)
             return [AutogradHandoff.Return(da), null!];
         }

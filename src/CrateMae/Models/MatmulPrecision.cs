@@ -43,13 +43,28 @@ public static class MatmulPrecision
     /// that multiplies bf16 natively (AMX-BF16 or AVX512-BF16: several times the fp32 matmul rate) and fp32 elsewhere —
     /// on other CPUs bf16 products are emulated and slower than fp32, and on CUDA the choice is left to the user.
     /// </summary>
-    public static string Resolve(string? name, string device) => (name ?? "fp32").ToLowerInvariant() switch
+    public static string Resolve(string? name, string device) => Resolve(name, device, CpuHasNativeBf16);
+
+    /// <summary><see cref="Resolve(string?, string)"/> for a CPU that has (or lacks) bf16 instructions.</summary>
+    public static string Resolve(string? name, string device, bool cpuHasNativeBf16) => (name ?? "fp32").ToLowerInvariant() switch
     {
         "fp32" or "float32" => "fp32",
         "bf16" or "bfloat16" => "bf16",
-        "auto" => device.StartsWith("cpu", StringComparison.OrdinalIgnoreCase) && CpuHasNativeBf16 ? "bf16" : "fp32",
+        "auto" => IsCpu(device) && cpuHasNativeBf16 ? "bf16" : "fp32",
         _ => throw new ArgumentException($"--precision {name}: expected fp32, bf16 or auto"),
     };
+
+    /// <summary>
+    /// The one-line warning due when <c>--precision</c> <paramref name="name"/> asks for bf16 products on a CPU
+    /// <paramref name="device"/> without bf16 instructions (<paramref name="cpuHasNativeBf16"/> false), where libtorch
+    /// emulates them far slower than fp32; null otherwise (including names that are not a precision).
+    /// </summary>
+    public static string? SlowBf16Warning(string? name, string device, bool cpuHasNativeBf16) =>
+        name?.ToLowerInvariant() is "bf16" or "bfloat16" && IsCpu(device) && !cpuHasNativeBf16
+            ? $"warning: --precision {name}: this CPU has no bf16 instructions (AMX-BF16 or AVX512-BF16), so bf16 matrix products run far slower than fp32 here; --precision auto chooses fp32"
+            : null;
+
+    private static bool IsCpu(string device) => device.StartsWith("cpu", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>True when /proc/cpuinfo lists <c>amx_bf16</c> or <c>avx512_bf16</c> (false where it cannot be read).</summary>
     public static bool CpuHasNativeBf16 => NativeBf16.Value;

@@ -39,7 +39,7 @@ internal static unsafe class OpenMpTeam
             Origin = $"libtorch not loaded: {e.Message}";
             return;
         }
-        foreach (var path in Training.ProcessSetup.LoadedLibGomp())
+        foreach (var path in Hosting.ProcessSetup.LoadedLibGomp())
         {
             if (!NativeLibrary.TryLoad(path, out var lib)) continue;
             if (NativeLibrary.TryGetExport(lib, "GOMP_parallel", out var parallel)

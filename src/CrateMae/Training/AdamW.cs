@@ -12,8 +12,8 @@ namespace CrateMae.Training;
 /// behind PyTorch's <c>AdamW(fused=True)</c>; TorchSharp does not bind it, see <see cref="FusedAdamWKernel"/>): one
 /// vectorised pass over parameter, gradient and both moments instead of about eight element-wise ops per parameter.
 /// Same update rule; the result differs from the per-op form only by float rounding (≈1e-9 relative). Inside
-/// <see cref="Models.Kernels.UseReference"/>, with <c>fused: false</c>, for non-float32/non-CPU tensors or when the op is
-/// unavailable, the per-op form runs.
+/// <see cref="Models.Kernels.UseReference"/>, with <c>fused: false</c>, for non-float32/non-CPU tensors, or when the op
+/// may not be called (another libtorch release than 2.10, another platform than Linux x64), the per-op form runs.
 /// </remarks>
 public sealed class AdamW : IDisposable
 {
@@ -27,10 +27,19 @@ public sealed class AdamW : IDisposable
         Beta1 = beta1;
         Beta2 = beta2;
         Eps = eps;
-        Fused = fused;
+        Fused = fused && FusedAdamWKernel.Available;
     }
 
-    /// <summary>Whether <see cref="Step"/> uses the fused multi-tensor kernel (when libtorch provides it).</summary>
+    /// <summary>
+    /// An optimizer that uses the fused kernel only if it may be called with a libtorch reporting
+    /// <paramref name="libtorchVersion"/> (<see cref="FusedAdamWKernel.AvailableFor"/>).
+    /// </summary>
+    internal AdamW(IReadOnlyList<ParamGroup> groups, string? libtorchVersion) : this(groups)
+    {
+        Fused = FusedAdamWKernel.AvailableFor(libtorchVersion);
+    }
+
+    /// <summary>Whether <see cref="Step"/> uses the fused multi-tensor kernel: asked for, and callable in this process.</summary>
     public bool Fused { get; }
 
     public double Beta1 { get; }
@@ -49,7 +58,7 @@ public sealed class AdamW : IDisposable
     public void Step(double lr)
     {
         using var _ = no_grad();
-        bool fused = Fused && !Models.Kernels.Reference && FusedAdamWKernel.Available;
+        bool fused = Fused && !Models.Kernels.Reference;
         foreach (var group in _groups)
         {
             double groupLr = lr * group.LrScale;

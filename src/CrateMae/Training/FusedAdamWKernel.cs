@@ -19,10 +19,11 @@ namespace CrateMae.Training;
 /// <para>Why not TorchScript (<c>torch.jit.compile</c> + <c>invoke</c>): TorchSharp 0.107 frees its argument arrays with a
 /// scalar <c>delete</c> of a <c>new[]</c> block; under an allocator that honours sized deallocation (jemalloc, which
 /// docs/performance.md recommends) that corrupts the heap.</para>
-/// <para>Only used when the symbol exists, on Linux x64, and every tensor is a contiguous float32 tensor of the same
-/// shape as its parameter; <see cref="Available"/> is false otherwise and <see cref="AdamW"/> runs its per-op form.
-/// The op must not throw (a C++ exception cannot cross into .NET), so every precondition it checks is checked here
-/// first.</para>
+/// <para>Only used with libtorch 2.10 (<see cref="LibtorchExport"/>: the signature and argument layout above are that
+/// release's), on Linux x64, where the symbol exists, and for contiguous float32 tensors of the same shape as their
+/// parameter; <see cref="Available"/> is false otherwise and <see cref="AdamW"/> runs its per-op form (the same update;
+/// the results differ by float rounding). The op must not throw (a C++ exception cannot cross into .NET), so every
+/// precondition it checks is checked here first.</para>
 /// </remarks>
 internal static unsafe class FusedAdamWKernel
 {
@@ -40,7 +41,9 @@ internal static unsafe class FusedAdamWKernel
     private static readonly IntPtr NullOptional = AllocZeroed(32);
 
     private static readonly delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
-        double, double, double, double, double, byte, byte, IntPtr, IntPtr, void> Fn = Resolve();
+        double, double, double, double, double, byte, byte, IntPtr, IntPtr, void> Fn =
+        (delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
+            double, double, double, double, double, byte, byte, IntPtr, IntPtr, void>)LibtorchExport.Find(Symbol, LibtorchExport.LoadedVersion);
 
     private static IntPtr AllocZeroed(int bytes)
     {
@@ -49,16 +52,14 @@ internal static unsafe class FusedAdamWKernel
         return p;
     }
 
-    private static delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
-        double, double, double, double, double, byte, byte, IntPtr, IntPtr, void> Resolve()
-    {
-        if (Environment.GetEnvironmentVariable("CRATE_MAE_NO_FUSED_ADAMW") == "1") return null;
-        return (delegate* unmanaged[Cdecl]<ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef, ArrayRef,
-            double, double, double, double, double, byte, byte, IntPtr, IntPtr, void>)LibtorchExport.Find(Symbol);
-    }
-
-    /// <summary>Whether the fused op was found.</summary>
+    /// <summary>Whether the fused op can be called in this process (libtorch 2.10 on Linux x64, symbol found).</summary>
     public static bool Available => Fn != null;
+
+    /// <summary>
+    /// Whether the fused op may be called when libtorch reports <paramref name="libtorchVersion"/> (the lookup
+    /// <see cref="Available"/> made for this process's own version): false for another release.
+    /// </summary>
+    public static bool AvailableFor(string? libtorchVersion) => LibtorchExport.Find(Symbol, libtorchVersion) != IntPtr.Zero;
 
     /// <summary>Whether a parameter and its state can go through the fused op.</summary>
     public static bool Supports(Tensor p, Tensor grad, Tensor m, Tensor v) =>

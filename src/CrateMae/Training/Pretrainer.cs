@@ -174,7 +174,7 @@ public sealed class Pretrainer
                         metrics.Write(new
                         {
                             type = "step", epoch = epoch + 1, step = globalStep, loss, lr, img_per_s = Math.Round(ips, 2),
-                            rss_mb = Math.Round(ThroughputBenchmark.ProcStatusMb("VmRSS"), 1),
+                            rss_mb = Math.Round(Hosting.ProcessStatus.Megabytes("VmRSS"), 1),
                             live_tensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
                         });
                         windowClock.Restart();

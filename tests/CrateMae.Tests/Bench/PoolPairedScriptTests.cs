@@ -3,7 +3,7 @@ using CrateMae.Tests.Data;
 using CrateMae.Tests.Support;
 using static CrateMae.Tests.Interop.InteropTestSupport;
 
-namespace CrateMae.Tests.Training;
+namespace CrateMae.Tests.Bench;
 
 /// <summary><c>bench/pool_paired.py</c>: the per-round ratios of several saved paired runs pooled into one median and quartiles.</summary>
 public sealed class PoolPairedScriptTests : IDisposable
@@ -35,10 +35,10 @@ public sealed class PoolPairedScriptTests : IDisposable
         return path;
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_two_paired_runs_When_pooled_Then_the_median_and_quartiles_are_those_of_all_their_rounds()
     {
-        if (!File.Exists(PythonPath)) return;
+        Skip.IfNot(File.Exists(PythonPath), $"{PythonPath} not found");
         var a = Run("a.json", "crate-small", 1.31, [1, 2, 3], [10, 20, 30]);
         var b = Run("b.json", "crate-small", 1.76, [4, 5], [40, 50]);
 
@@ -49,10 +49,10 @@ public sealed class PoolPairedScriptTests : IDisposable
         Assert.Contains("train: 5 rounds, official img/s per run 1.31, 1.76; fp32 3.00× [2.00, 4.00] bf16 30.00× [20.00, 40.00]", stdout);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_runs_of_different_models_When_pooled_Then_it_stops_naming_the_file()
     {
-        if (!File.Exists(PythonPath)) return;
+        Skip.IfNot(File.Exists(PythonPath), $"{PythonPath} not found");
         var a = Run("a.json", "crate-small", 1.3, [1, 2], [3, 4]);
         var b = Run("b.json", "bench/cmp32.json", 40, [1, 2], [3, 4]);
 
@@ -62,10 +62,10 @@ public sealed class PoolPairedScriptTests : IDisposable
         Assert.Contains($"{b}: model, image size, batch and threads", stderr);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_a_run_that_was_not_paired_When_pooled_Then_it_stops_naming_the_file_and_what_was_expected()
     {
-        if (!File.Exists(PythonPath)) return;
+        Skip.IfNot(File.Exists(PythonPath), $"{PythonPath} not found");
         var a = Run("a.json", "crate-small", 1.3, [1, 2], [3, 4], mode: null);   // the rounds mode writes no "mode"
 
         var (code, _, stderr) = RunPythonFile(Script, [a], "");

@@ -1,8 +1,9 @@
 using System.Text.Json;
+using CrateMae.Benchmarking;
+using CrateMae.Hosting;
 using CrateMae.Models;
-using CrateMae.Training;
 
-namespace CrateMae.Tests.Training;
+namespace CrateMae.Tests.Bench;
 
 /// <summary>The bench result's JSON schema (docs/bench-schema.md) and the analytic FLOP count. No timing assertions.</summary>
 public sealed class ThroughputBenchmarkTests
@@ -44,7 +45,7 @@ public sealed class ThroughputBenchmarkTests
     {
         var result = ThroughputBenchmark.Run(new ThroughputOptions
         {
-            Config = Tiny, Batch = 2, Steps = 2, Warmup = 1, Precision = precision, Threads = 1, PeakSize = 64,
+            Config = Tiny, Batch = 2, Steps = 2, Warmup = 1, Precision = precision, Threads = 1, PeakSize = 64, CpuHasNativeBf16 = true,
         });
         using var doc = JsonDocument.Parse(result.ToJson());
         var root = doc.RootElement;
@@ -93,7 +94,6 @@ public sealed class ThroughputBenchmarkTests
         Assert.True(host.GetProperty("cores").GetInt32() >= 1);
         Assert.False(string.IsNullOrEmpty(host.GetProperty("allocator").GetString()));
         Assert.False(string.IsNullOrEmpty(host.GetProperty("open_mp").GetString()));
-        Assert.True(host.GetProperty("open_mp_spin_share").ValueKind is JsonValueKind.Null or JsonValueKind.Number);
         Assert.False(string.IsNullOrEmpty(host.GetProperty("kernel_threads").GetString()));
         Assert.True(DateTimeOffset.TryParse(host.GetProperty("timestamp").GetString(), out _));
     }
@@ -105,7 +105,7 @@ public sealed class ThroughputBenchmarkTests
     [InlineData("VmHWM:\t  524288 kB", null)]
     public void Given_a_proc_status_line_When_parsed_Then_the_field_is_read_in_MB_at_any_size(string line, double? expected)
     {
-        var mb = ThroughputBenchmark.StatusFieldMb(line, "VmRSS");
+        var mb = ProcessStatus.FieldMegabytes(line, "VmRSS");
         if (expected is null) Assert.Null(mb);
         else Assert.Equal(expected.Value, mb!.Value, 6);
     }
@@ -121,6 +121,27 @@ public sealed class ThroughputBenchmarkTests
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("train").ValueKind);
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("peak").ValueKind);
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("embed").GetProperty("mfu_median").ValueKind);
+    }
+
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Given_a_cpu_without_bf16_instructions_When_the_peak_is_measured_Then_it_times_no_bf16_product(string precision)
+    {
+        var result = ThroughputBenchmark.Run(new ThroughputOptions
+        {
+            Config = Tiny, Batch = 1, Steps = 1, Warmup = 0, Precision = precision, Threads = 1, Embed = false, PeakSize = 64,
+            CpuHasNativeBf16 = false,
+        });
+
+        var peak = result.Peak!;
+        Assert.True(peak.Fp32Gflops > 0 && peak.ModelShapeFp32Gflops > 0);
+        Assert.Null(peak.Bf16Gflops);
+        Assert.Null(peak.ModelShapeBf16Gflops);
+        // The MFU of a bf16 run needs the bf16 peak that was not measured; an fp32 run keeps its own.
+        Assert.Equal(precision == "fp32", result.Train!.MfuMedian is not null);
+        using var doc = JsonDocument.Parse(result.ToJson());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("peak").GetProperty("bf16_gflops").ValueKind);
     }
 
     private sealed class RecordingGate : IStepGate

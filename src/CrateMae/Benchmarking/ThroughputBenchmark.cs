@@ -2,11 +2,13 @@ using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CrateMae.Hosting;
 using CrateMae.Models;
+using CrateMae.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace CrateMae.Training;
+namespace CrateMae.Benchmarking;
 
 /// <summary>What <see cref="ThroughputBenchmark.Run"/> measures.</summary>
 public sealed record ThroughputOptions
@@ -31,6 +33,12 @@ public sealed record ThroughputOptions
     public int Seed { get; init; }
     /// <summary>Called around every step, warm-up and timed (<c>--lockstep</c>); null runs the steps back to back.</summary>
     public IStepGate? Gate { get; init; }
+    /// <summary>
+    /// Whether the CPU multiplies bf16 natively (<see cref="MatmulPrecision.CpuHasNativeBf16"/>, the default). Without
+    /// it the peak measures no bf16 products on a CPU device: libtorch emulates them there, several to hundreds of times
+    /// slower than fp32 (a 2048² bf16 product took minutes on an AVX2 CPU).
+    /// </summary>
+    public bool CpuHasNativeBf16 { get; init; } = MatmulPrecision.CpuHasNativeBf16;
 
     public ThroughputOptions Validate()
     {
@@ -89,11 +97,12 @@ public sealed record MatmulPeak
 {
     public required int Size { get; init; }
     public required double Fp32Gflops { get; init; }
-    public required double Bf16Gflops { get; init; }
+    /// <summary>Null where bf16 products were not measured (a CPU without bf16 instructions).</summary>
+    public required double? Bf16Gflops { get; init; }
     /// <summary>[B·N, D]·[D, D] at the model's token count and width (fp32 and bf16): what its linear layers can reach.</summary>
     public required string ModelShape { get; init; }
     public required double ModelShapeFp32Gflops { get; init; }
-    public required double ModelShapeBf16Gflops { get; init; }
+    public required double? ModelShapeBf16Gflops { get; init; }
 }
 
 /// <summary>Process memory and live tensors (this thread's TorchSharp wrappers).</summary>
@@ -139,10 +148,8 @@ public sealed record HostInfo
     public required double LoadBefore { get; init; }
     public required double LoadAfter { get; init; }
     public required string Allocator { get; init; }
-    /// <summary>libgomp's wait settings in force: the adaptive spin count, OMP_WAIT_POLICY / GOMP_SPINCOUNT, or "default".</summary>
+    /// <summary>The OpenMP settings in the environment (<c>OMP_*</c>, <c>GOMP_*</c>), or "default".</summary>
     public required string OpenMp { get; init; }
-    /// <summary>Under the adaptive spin count, the share of its windows during the run in which the workers spun; else null.</summary>
-    public double? OpenMpSpinShare { get; init; }
     /// <summary>Which threads run the second half of our C# row kernels: libtorch's OpenMP team or the .NET pool (and why).</summary>
     public required string KernelThreads { get; init; }
     public required string Timestamp { get; init; }
@@ -171,8 +178,7 @@ public static class ThroughputBenchmark
         if (options.Threads is { } t) set_num_threads(t);
         var device = DeviceChoice.Parse(options.Device);
         var precision = MatmulPrecision.Parse(options.Precision);
-        double loadBefore = LoadAverage();
-        var spinBefore = AdaptiveSpin.Counters;
+        double loadBefore = ProcessStatus.LoadAverage();
         // The end count is taken after a full collection; so is this one, or tensors that earlier code on this thread
         // dropped without disposing would be finalised in between and make the counts differ. Likewise the gradient
         // wrappers an earlier backward on this thread left to AutogradHandoff: the run's first backward would free them.
@@ -180,7 +186,7 @@ public static class ThroughputBenchmark
         GC.WaitForPendingFinalizers();
         AutogradHandoff.ReleaseAll();
         long liveStart = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        double rssStart = ProcStatusMb("VmRSS");
+        double rssStart = ProcessStatus.Megabytes("VmRSS");
 
         PhaseResult? train = null, embed = null;
         MatmulPeak? peak = null;
@@ -197,8 +203,9 @@ public static class ThroughputBenchmark
         if (options.PeakSize > 0)
         {
             progress?.Invoke("matmul peak");
-            peak = MeasurePeak(options.PeakSize, options.Batch * (c.NumPatches + 1), c.EmbedDim, device);
-            double peakGflops = precision is null ? peak.Fp32Gflops : peak.Bf16Gflops;
+            bool bf16 = device.type != DeviceType.CPU || options.CpuHasNativeBf16;
+            peak = MeasurePeak(options.PeakSize, options.Batch * (c.NumPatches + 1), c.EmbedDim, device, bf16);
+            double? peakGflops = precision is null ? peak.Fp32Gflops : peak.Bf16Gflops;
             train = WithMfu(train, peakGflops);
             embed = WithMfu(embed, peakGflops);
         }
@@ -208,8 +215,8 @@ public static class ThroughputBenchmark
         var memory = new MemoryResult
         {
             RssStartMb = rssStart,
-            RssEndMb = ProcStatusMb("VmRSS"),
-            PeakRssMb = ProcStatusMb("VmHWM"),
+            RssEndMb = ProcessStatus.Megabytes("VmRSS"),
+            PeakRssMb = ProcessStatus.Megabytes("VmHWM"),
             LiveTensorsStart = liveStart,
             LiveTensorsEnd = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
         };
@@ -234,10 +241,9 @@ public static class ThroughputBenchmark
             {
                 Cores = Environment.ProcessorCount,
                 LoadBefore = loadBefore,
-                LoadAfter = LoadAverage(),
+                LoadAfter = ProcessStatus.LoadAverage(),
                 Allocator = Allocator(),
                 OpenMp = OpenMpSettings(),
-                OpenMpSpinShare = SpinShare(spinBefore, AdaptiveSpin.Counters),
                 KernelThreads = KernelThreads(),
                 Timestamp = DateTimeOffset.UtcNow.ToString("O"),
             },
@@ -345,7 +351,7 @@ public static class ThroughputBenchmark
         }
         run.WarmupSteps = i;
         run.LiveAfterWarmup = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        run.RssAfterWarmupMb = ProcStatusMb("VmRSS");
+        run.RssAfterWarmupMb = ProcessStatus.Megabytes("VmRSS");
         var jitStart = JitInfo.GetCompilationTime();
         for (int k = 0; k < o.Steps; k++)
         {
@@ -353,7 +359,7 @@ public static class ThroughputBenchmark
             var (wall, cpu) = Gated(i + k, timed: true);
             run.Times.Add(wall);
             run.Cpus.Add(cpu);
-            if (IsTracePoint(k + 1, o.Steps)) run.RssTraceMb.Add(ProcStatusMb("VmRSS"));
+            if (IsTracePoint(k + 1, o.Steps)) run.RssTraceMb.Add(ProcessStatus.Megabytes("VmRSS"));
         }
         run.JitSeconds = (JitInfo.GetCompilationTime() - jitStart).TotalSeconds;
         return run;
@@ -373,7 +379,7 @@ public static class ThroughputBenchmark
         {
             WarmupSteps = WarmupSteps,
             LiveTensorsAfterWarmup = LiveAfterWarmup, LiveTensorsAfterSteps = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
-            RssAfterWarmupMb = RssAfterWarmupMb, RssAfterStepsMb = ProcStatusMb("VmRSS"), RssTraceMb = RssTraceMb.ToArray(),
+            RssAfterWarmupMb = RssAfterWarmupMb, RssAfterStepsMb = ProcessStatus.Megabytes("VmRSS"), RssTraceMb = RssTraceMb.ToArray(),
             JitSecondsDuringSteps = JitSeconds,
         };
     }
@@ -407,11 +413,14 @@ public static class ThroughputBenchmark
         };
     }
 
-    private static PhaseResult? WithMfu(PhaseResult? r, double peakGflops) =>
-        r is null || peakGflops <= 0 ? r : r with { MfuMedian = r.MedianGflops / peakGflops, MfuBest = r.BestGflops / peakGflops };
+    private static PhaseResult? WithMfu(PhaseResult? r, double? peakGflops) =>
+        r is null || peakGflops is not > 0 ? r : r with { MfuMedian = r.MedianGflops / peakGflops, MfuBest = r.BestGflops / peakGflops };
 
-    /// <summary>Best GFLOP/s of square n×n products in fp32 and bf16, and of the model's [B·N, D]·[D, D] linear shape.</summary>
-    public static MatmulPeak MeasurePeak(int n, long rows, long width, Device device)
+    /// <summary>
+    /// Best GFLOP/s of square n×n products in fp32 and, with <paramref name="bf16"/>, bf16, and of the model's
+    /// [B·N, D]·[D, D] linear shape.
+    /// </summary>
+    public static MatmulPeak MeasurePeak(int n, long rows, long width, Device device, bool bf16 = true)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -434,73 +443,34 @@ public static class ThroughputBenchmark
         var a32 = randn(n, n, generator: gen).to(device);
         var b32 = randn(n, n, generator: gen).to(device);
         double fp32 = Best(a32, b32, 2.0 * n * n * n);
-        double bf16 = Best(a32.to(ScalarType.BFloat16), b32.to(ScalarType.BFloat16), 2.0 * n * n * n);
+        double? bf16Square = bf16 ? Best(a32.to(ScalarType.BFloat16), b32.to(ScalarType.BFloat16), 2.0 * n * n * n) : null;
         var x = randn(rows, width, generator: gen).to(device);
         var w = randn(width, width, generator: gen).to(device);
         double flopModel = 2.0 * rows * width * width;
         double m32 = Best(x, w, flopModel);
-        double m16 = Best(x.to(ScalarType.BFloat16), w.to(ScalarType.BFloat16), flopModel);
+        double? m16 = bf16 ? Best(x.to(ScalarType.BFloat16), w.to(ScalarType.BFloat16), flopModel) : null;
         return new MatmulPeak
         {
-            Size = n, Fp32Gflops = fp32, Bf16Gflops = bf16,
+            Size = n, Fp32Gflops = fp32, Bf16Gflops = bf16Square,
             ModelShape = $"[{rows}, {width}]·[{width}, {width}]", ModelShapeFp32Gflops = m32, ModelShapeBf16Gflops = m16,
         };
     }
 
-    /// <summary>A field of /proc/self/status in MB (0 when unavailable).</summary>
-    public static double ProcStatusMb(string field)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (StatusFieldMb(line, field) is { } mb) return mb;
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return 0;
-    }
-
     /// <summary>
-    /// The value in MB of a /proc status line such as <c>VmRSS:\t  123456 kB</c>, or null for another field. The kernel
-    /// pads the number with spaces to 8 digits after the tab, so from 10 GB up no space is left.
-    /// </summary>
-    internal static double? StatusFieldMb(string line, string field)
-    {
-        if (!line.StartsWith(field + ":", StringComparison.Ordinal)) return null;
-        var parts = line[(field.Length + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-        return long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
-    }
-
-    /// <summary>The 1-minute load average (NaN when unavailable).</summary>
-    public static double LoadAverage()
-    {
-        try
-        {
-            var s = File.ReadAllText("/proc/loadavg").Split(' ')[0];
-            return double.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (IOException) { return double.NaN; }
-        catch (UnauthorizedAccessException) { return double.NaN; }
-    }
-
-    /// <summary>
-    /// The adaptive spin count's rule when <see cref="ProcessSetup"/> chose it, else OMP_WAIT_POLICY and GOMP_SPINCOUNT as
-    /// set in the environment ("default" when neither is).
+    /// The OpenMP settings of this process's environment (the <c>OMP_</c> and <c>GOMP_</c> variables, such as the wait
+    /// policy the CLI sets), sorted by name; "default" when there are none.
     /// </summary>
     public static string OpenMpSettings()
     {
-        if (AdaptiveSpin.Started) return AdaptiveSpin.Describe();
-        var parts = new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT" }
-            .Select(v => (v, Environment.GetEnvironmentVariable(v)))
-            .Where(p => !string.IsNullOrEmpty(p.Item2))
-            .Select(p => $"{p.v}={p.Item2}")
+        var parts = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => (Name: (string)e.Key, Value: e.Value as string))
+            .Where(e => (e.Name.StartsWith("OMP_", StringComparison.Ordinal) || e.Name.StartsWith("GOMP_", StringComparison.Ordinal))
+                        && !string.IsNullOrEmpty(e.Value))
+            .OrderBy(e => e.Name, StringComparer.Ordinal)
+            .Select(e => $"{e.Name}={e.Value}")
             .ToArray();
         return parts.Length == 0 ? "default" : string.Join(" ", parts);
     }
-
-    /// <summary>The share of the adaptive spin count's windows between two readings in which the workers spun; null if none.</summary>
-    internal static double? SpinShare((long Windows, long Spinning) before, (long Windows, long Spinning) after) =>
-        after.Windows > before.Windows ? (double)(after.Spinning - before.Spinning) / (after.Windows - before.Windows) : null;
 
     /// <summary>"openmp" when our row kernels run on libtorch's OpenMP team, else ".NET thread pool (reason)".</summary>
     public static string KernelThreads() => Models.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Models.OpenMpTeam.Origin})";

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace CrateMae.Training;
+namespace CrateMae.Benchmarking;
 
 /// <summary>
 /// Called around every step of <see cref="ThroughputBenchmark.Run"/> (warm-up and timed), so that a driver can run the

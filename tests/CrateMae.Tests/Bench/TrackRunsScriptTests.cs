@@ -2,7 +2,7 @@ using CrateMae.Tests.Data;
 using CrateMae.Tests.Support;
 using static CrateMae.Tests.Interop.InteropTestSupport;
 
-namespace CrateMae.Tests.Training;
+namespace CrateMae.Tests.Bench;
 
 /// <summary><c>bench/track_runs.py</c>: how closely one run's logged losses and test losses track another's, and their memory.</summary>
 public sealed class TrackRunsScriptTests : IDisposable
@@ -25,10 +25,10 @@ public sealed class TrackRunsScriptTests : IDisposable
         return dir;
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_two_runs_When_compared_in_windows_Then_each_windows_mean_gap_and_the_memory_are_reported()
     {
-        if (!File.Exists(PythonPath)) return;
+        Skip.IfNot(File.Exists(PythonPath), $"{PythonPath} not found");
         var a = RunFolder("fp32", [1.0, 0.6, 0.5, 0.3], [500, 600, 610, 605], 353, 2.5, 0.40);
         var b = RunFolder("bf16", [1.2, 0.6, 0.44, 0.36], [450, 550, 560, 555], 353, 2.5, 0.42);
 
@@ -44,10 +44,10 @@ public sealed class TrackRunsScriptTests : IDisposable
         Assert.Contains("B: RSS 550–560 MB over steps 20–40 (step 10: 450 MB), live tensors [353]", stdout);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_a_folder_without_metrics_When_compared_Then_it_stops_naming_the_file()
     {
-        if (!File.Exists(PythonPath)) return;
+        Skip.IfNot(File.Exists(PythonPath), $"{PythonPath} not found");
         var a = RunFolder("fp32", [1.0, 0.6], [500, 600], 353, 2.5, 0.4);
         var empty = Directory.CreateDirectory(Path.Combine(_tmp.Path, "empty")).FullName;
 
