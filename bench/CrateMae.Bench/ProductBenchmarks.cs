@@ -8,8 +8,8 @@ namespace CrateMae.Bench;
 /// <summary>
 /// The matrix products of one crate-small training step at 224 px, batch 8 (B·K = 96 heads of width 48 on N = 197
 /// tokens; B·N = 1,576 token rows of width D = 576), one product per benchmark, so that the per-shape rates of a step
-/// (docs/performance.md §2) can be re-measured. Two libtorch threads, as in the measurements; the step runs the
-/// same products on the same thread count.
+/// can be measured. Two libtorch threads, as in the results of docs/performance.md §5; the step runs the same products
+/// on the same thread count.
 /// </summary>
 public abstract class ProductBenchmarks
 {
@@ -46,7 +46,7 @@ public abstract class ProductBenchmarks
 /// <summary>
 /// The attention core's products on [96, 197, d] heads: the Gram product α·A·Aᵀ as MSSA computes it (one
 /// <c>baddbmm</c>), the value product P·A, and the backward's Pᵀ·dO (a transposed probability operand). d = 64 is the
-/// head width padded to whole AMX tiles (eighth session: no faster).
+/// head width padded to whole AMX tiles (measured no faster than 48).
 /// </summary>
 public class AttentionProductBenchmark : ProductBenchmarks
 {
