@@ -2,8 +2,8 @@
 """Pools the per-round ratios of several `vs_official.py --paired --json` runs of the same model and batch.
 
 One paired run gives the median [quartiles] of its own 30–40 rounds; the machine's state changes between runs (the
-official code trained crate-small at 224 px at 1.26–1.76 img/s on different days), so the figure to quote over
-several runs is the median of all their rounds. Each run's official img/s is listed too, as the state indicator.
+official code trained crate-small at 224 px at 1.26–1.76 img/s on different days), so the figure to quote over several
+runs is the median of all their rounds. Each run's official img/s is listed too, as the state indicator.
 
     /usr/bin/python3 bench/pool_paired.py vs224-a.json vs224-b.json vs224-c.json
 """

@@ -46,7 +46,7 @@ public abstract class ProductBenchmarks
 /// <summary>
 /// The attention core's products on [96, 197, d] heads: the Gram product α·A·Aᵀ as MSSA computes it (one
 /// <c>baddbmm</c>), the value product P·A, and the backward's Pᵀ·dO (a transposed probability operand). d = 64 is the
-/// head width padded to whole AMX tiles (measured no faster than 48).
+/// head width padded to whole AMX tiles, for comparing the two.
 /// </summary>
 public class AttentionProductBenchmark : ProductBenchmarks
 {
