@@ -8,8 +8,8 @@ namespace CrateMae.Bench;
 /// <summary>
 /// The matrix products of one crate-small training step at 224 px, batch 8 (B·K = 96 heads of width 48 on N = 197
 /// tokens; B·N = 1,576 token rows of width D = 576), one product per benchmark, so that the per-shape rates of a step
-/// (docs/performance.md §2) can be re-measured. Two libtorch threads, as in the measurements; the step runs the
-/// same products on the same thread count.
+/// can be measured. Two libtorch threads, as in the results of docs/performance.md §5; the step runs the same products
+/// on the same thread count.
 /// </summary>
 public abstract class ProductBenchmarks
 {

@@ -242,8 +242,8 @@ public sealed class DataLoader : IDisposable
     {
         int b = host.Indices.Length, c = Transform.Channels, s = Transform.Size;
         // Copied into libtorch-owned memory. torch.tensor(float[]) would instead pin a fresh managed copy (on the large
-        // object heap for any real batch) until the tensor dies, and that garbage is only reclaimed by a full GC: RSS
-        // then grew by about one batch per step over a 2,000-step run (docs/performance.md §4).
+        // object heap for any real batch) until the tensor dies, and that garbage is only reclaimed by a full GC, so RSS
+        // would grow by about one batch per step over a long run.
         var images = torch.empty(new long[] { b, c, s, s }, torch.ScalarType.Float32).DetachFromDisposeScope();
         images.data<float>().CopyFrom(host.Images);
         var labels = torch.empty(new long[] { b }, torch.ScalarType.Int64).DetachFromDisposeScope();

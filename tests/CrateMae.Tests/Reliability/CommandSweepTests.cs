@@ -4,7 +4,7 @@ using SkiaSharp;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (1) for the evaluation and analysis commands: missing or bad checkpoints, images, datasets and outputs give
+/// Bad input to the evaluation and analysis commands: missing or bad checkpoints, images, datasets and outputs give
 /// one line, a non-zero exit code and no stack trace. One tiny run folder is trained once for all cases.
 /// </summary>
 [Collection(ReliabilityCollection.Name)]

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (1): every bad input makes the real CLI fail with one line on stderr naming the problem, a non-zero exit code
+/// Every bad input makes the real CLI fail with one line on stderr naming the problem, a non-zero exit code
 /// and no stack trace (unless --verbose).
 /// </summary>
 [Collection(ReliabilityCollection.Name)]
@@ -204,7 +204,7 @@ public sealed class InputErrorTests : IDisposable
         File.WriteAllBytes(huge, TestFiles.PngHeaderOnly(30_000, 30_000));
         Assert.Contains("megapixels", Assert.Throws<InvalidDataException>(() => DataSetup.LoadImage(huge, config, stats)).Message);
 
-        // A 1×2000 strip would be scaled to 28×56000 before the crop: refused (found by the image fuzz).
+        // A 1×2000 strip would be scaled to 28×56000 before the crop: refused.
         var strip = _tmp.File("strip.png");
         TestFiles.WriteImage(strip, TestFiles.RandomRgb(1, 2000, 3), SKEncodedImageFormat.Png);
         var elongated = Assert.Throws<InvalidDataException>(() => DataSetup.LoadImage(strip, config, stats));

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (3): a real <c>crate-mae pretrain</c> child process is interrupted (SIGTERM, SIGINT) and killed (SIGKILL at random
+/// A real <c>crate-mae pretrain</c> child process is interrupted (SIGTERM, SIGINT) and killed (SIGKILL at random
 /// moments and right inside checkpoint writes), resumed each time, and must end with exactly the losses and weights of an
 /// uninterrupted run. Kills: $CRATE_MAE_RELIABILITY_ITERATIONS (default 6 in CI); seed $CRATE_MAE_RELIABILITY_SEED.
 /// </summary>
@@ -204,7 +204,7 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
 
     /// <summary>
     /// Polls the run folder and kills the process as soon as it starts writing its <paramref name="nth"/> checkpoint of this
-    /// session (a new temporary file of that process appears).
+    /// process (a new temporary file of that process appears).
     /// </summary>
     private static bool KillInsideWrite(ChildProcess p, string run, int nth)
     {

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (5): random and mutated bytes for every parser not already fuzzed in Interop (idx, CIFAR binary, image decoding,
+/// Random and mutated bytes for every parser not already fuzzed in Interop (idx, CIFAR binary, image decoding,
 /// model config JSON, metrics JSONL, checkpoint metadata JSON): only the documented clean errors, each input finishing within a
 /// time limit and allocating a bounded amount. Deterministic: $CRATE_MAE_FUZZ_SEED (default 20240601); iterations per parser
 /// $CRATE_MAE_FUZZ_ITERATIONS (default 300), each parser also stopping after $CRATE_MAE_FUZZ_SECONDS (default 12) seconds.

@@ -7,9 +7,9 @@ using Xunit.Abstractions;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (6): loading a .pth executes nothing. The Interop tests already refuse exploit pickles (os/posix.system,
+/// Loading a .pth executes nothing. The Interop tests refuse exploit pickles (os/posix.system,
 /// builtins.eval/exec, subprocess.Popen, …, also inside a torch zip archive; and a real torch.save payload when PyTorch is
-/// installed). This adds the missing proof that the payload is live: Python's own unpickler runs it, while the CLI refuses
+/// installed). This test adds the proof that the payload is live: Python's own unpickler runs it, while the CLI refuses
 /// the same bytes with one line and runs nothing.
 /// </summary>
 [Collection(ReliabilityCollection.Name)]

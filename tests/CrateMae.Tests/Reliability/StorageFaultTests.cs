@@ -8,7 +8,7 @@ using SkiaSharp;
 namespace CrateMae.Tests.Reliability;
 
 /// <summary>
-/// Issue 7 (4): a full disk or a read-only output folder gives one clear line and leaves nothing half-written; the previous
+/// A full disk or a read-only output folder gives one clear line and leaves nothing half-written; the previous
 /// checkpoint survives and the run resumes once there is room. Uses small tmpfs mounts (root); skipped only where mounting is
 /// not permitted. Root ignores permission bits, so read-only means a read-only mount.
 /// </summary>

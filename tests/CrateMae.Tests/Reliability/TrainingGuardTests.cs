@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace CrateMae.Tests.Reliability;
 
-/// <summary>Issue 7 (2): training stops cleanly on divergence and bad data without losing the last good state; --skip-bad-images.</summary>
+/// <summary>Training stops cleanly on divergence and bad data without losing the last good state; --skip-bad-images.</summary>
 [Collection(ReliabilityCollection.Name)]
 public sealed class TrainingGuardTests : IDisposable
 {
