@@ -13,7 +13,7 @@ neighbours move absolute numbers by ±20 % between minutes, but both sides of a 
 run at a time: every process's warm-up alone, then rounds of one timed step of each (the order reversed every round,
 a short pause after each step so that idle BLAS threads stop spinning). The speed-up is then the median [quartiles] of
 the per-step ratios official seconds / our seconds of the same round — steps seconds apart instead of whole runs
-minutes apart, which is what this VM's drift (2× within a minute, docs/performance.md §5) requires:
+minutes apart, which is what a shared machine's drift (2× within a minute, docs/performance.md §1) requires:
 
     /usr/bin/python3 bench/vs_official.py --paired --model crate-small --batch 8 --steps 16
 

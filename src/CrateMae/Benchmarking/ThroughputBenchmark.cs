@@ -137,7 +137,23 @@ public sealed record ThroughputResult
     public required MemoryResult Memory { get; init; }
     public required HostInfo Host { get; init; }
 
+    /// <summary>The same feature extraction in ONNX Runtime (<c>bench --onnx</c>), for comparison; null when not measured.</summary>
+    public OnnxRuntimeResult? OnnxRuntime { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, ThroughputBenchmark.JsonOptions);
+}
+
+/// <summary>Feature extraction of the exported encoder (float32) in ONNX Runtime on the same images, batch and threads.</summary>
+public sealed record OnnxRuntimeResult
+{
+    public required string Version { get; init; }
+    public required int IntraOpThreads { get; init; }
+    public required double[] StepSeconds { get; init; }
+    public required double MedianImgPerS { get; init; }
+    public required double BestImgPerS { get; init; }
+
+    /// <summary>Largest max|Δ|/max|ref| between ONNX Runtime's features and ours on the benchmark images.</summary>
+    public required double MaxRelativeDifference { get; init; }
 }
 
 /// <summary>Where the numbers were taken.</summary>
@@ -163,7 +179,7 @@ public sealed record HostInfo
 /// </summary>
 public static class ThroughputBenchmark
 {
-    public const string SchemaId = "crate-mae/bench/1";
+    public const string SchemaId = "crate-mae/bench/2";
 
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {

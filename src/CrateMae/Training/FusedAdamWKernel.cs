@@ -18,7 +18,7 @@ namespace CrateMae.Training;
 /// optional (16 zero bytes). The tensors are borrowed for the duration of the call, as ArrayRef does in C++.</para>
 /// <para>Why not TorchScript (<c>torch.jit.compile</c> + <c>invoke</c>): TorchSharp 0.107 frees its argument arrays with a
 /// scalar <c>delete</c> of a <c>new[]</c> block; under an allocator that honours sized deallocation (jemalloc, which
-/// docs/performance.md recommends) that corrupts the heap.</para>
+/// <c>CRATE_MAE_ALLOCATOR=jemalloc</c> selects) that corrupts the heap.</para>
 /// <para>Only used with libtorch 2.10 (<see cref="LibtorchExport"/>: the signature and argument layout above are that
 /// release's), on Linux x64, where the symbol exists, and for contiguous float32 tensors of the same shape as their
 /// parameter; <see cref="Available"/> is false otherwise and <see cref="AdamW"/> runs its per-op form (the same update;

@@ -49,7 +49,7 @@ public sealed class ThroughputBenchmarkTests
         });
         using var doc = JsonDocument.Parse(result.ToJson());
         var root = doc.RootElement;
-        Assert.Equal("crate-mae/bench/1", root.GetProperty("schema").GetString());
+        Assert.Equal("crate-mae/bench/2", root.GetProperty("schema").GetString());
         Assert.Equal("tiny-bench", root.GetProperty("model").GetString());
         Assert.Equal(16, root.GetProperty("config").GetProperty("img_size").GetInt32());
         foreach (var (key, kind) in new[]
