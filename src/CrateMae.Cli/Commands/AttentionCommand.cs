@@ -15,10 +15,6 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
 {
     public sealed class Settings : LayerImageSettings
     {
-        [CommandOption("--images <N>")]
-        [Description("Dataset images for the foreground ratio (default 256 with dataset images, 0 = none with --image).")]
-        public int? Images { get; init; }
-
         [CommandOption("--random-init")]
         [Description("Also measure the foreground ratio of a freshly initialised model of the same config (--seed).")]
         public bool RandomInit { get; init; }
@@ -27,15 +23,13 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         [Description("Seed of the --random-init model (default 0).")]
         public ulong Seed { get; init; }
 
-        public override ValidationResult Validate() =>
-            Images is < 0 ? ValidationResult.Error("--images: expected an integer ≥ 0") : base.Validate();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         s.Apply();
         using var loaded = s.LoadModel();
-        var summary = Run(s, loaded, s.Layer, s.Images ?? (s.Image.Length > 0 ? 0 : 256), s.RandomInit, s.Seed, s.OutputPath("attention.png"));
+        var summary = Run(s, loaded, s.Layer, s.Limit ?? (s.Image.Length > 0 ? 0 : AnalysisSettings.DefaultLimit), s.RandomInit, s.Seed, s.OutputPath("attention.png"));
         if (s.Json)
         {
             Console.WriteLine(summary.ToJson());
@@ -79,11 +73,11 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         {
             var request = s.RequestFor(loaded);
             data = AnalysisImages.DatasetName(request);
-            dataset = AttentionFigure.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+            dataset = AttentionFigure.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.Batch), layer);
             if (randomInit)
             {
                 using var fresh = WhiteBoxComparison.RandomInit(config, seed, loaded.Model.parameters().First().device);
-                baseline = AttentionFigure.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+                baseline = AttentionFigure.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.Batch), layer);
             }
         }
         else if (randomInit)
