@@ -7,9 +7,9 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae attention --checkpoint C (--image FILE… | --index I [--count K]) [--layer L] [--images N]</c>: the cls
+/// <c>crate-mae attention --checkpoint C (--image FILE… | --index I [--count K]) [--layer L] [--limit N]</c>: the cls
 /// attention of every head of encoder block L (spec §7.4) overlaid on the images, one PNG grid, and the foreground
-/// ratio averaged over N dataset images.
+/// ratio averaged over N dataset images (default 256; none with --image unless --limit is given).
 /// </summary>
 public sealed class AttentionCommand : Command<AttentionCommand.Settings>
 {

@@ -8,7 +8,7 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae bench --model M [--img S] [--batch B] [--steps N] [--precision fp32|bf16] [--threads T] [--device cpu] [--json]</c>:
+/// <c>crate-mae bench --model M [--img S] [--batch-size N] [--steps N] [--precision fp32|bf16] [--threads T] [--device cpu] [--json]</c>:
 /// training and feature-extraction throughput, GFLOP/s, MFU against a matmul peak of the same run, memory.
 /// </summary>
 public sealed class BenchCommand : Command<BenchCommand.Settings>

@@ -41,7 +41,7 @@ public sealed class CompareCommand : Command<CompareCommand.Settings>
         {
             var json = Path.ChangeExtension(md, ".json");
             if (Path.GetFullPath(json) == Path.GetFullPath(md))
-                throw new ArgumentException($"--out {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
+                throw new ArgumentException($"--output {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
             CrateMae.AtomicFile.WriteAllText(md, comparison.ToMarkdown());
             CrateMae.AtomicFile.WriteAllText(json, comparison.ToJson() + "\n");
             files.Add(Path.GetFullPath(md));

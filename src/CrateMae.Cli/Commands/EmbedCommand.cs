@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae embed --checkpoint C --data D --out FILE.npy</c>: frozen-encoder features of one split as NumPy
+/// <c>crate-mae embed --checkpoint C --data D -o FILE.npy</c>: frozen-encoder features of one split as NumPy
 /// <c>.npy</c> (float32 [n, D]) and the labels as <c>FILE.labels.npy</c> (int64 [n]) when the dataset has labels.
 /// </summary>
 public sealed class EmbedCommand : Command<EmbedCommand.Settings>

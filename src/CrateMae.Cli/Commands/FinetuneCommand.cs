@@ -14,7 +14,8 @@ namespace CrateMae.Cli.Commands;
 /// <summary>
 /// <c>crate-mae finetune --checkpoint C</c>: the encoder plus a linear head on the patch-token mean, trained end to end
 /// (label smoothing, AdamW with layer-wise lr decay, warm-up + cosine, flips + mild random-resized crops, optional
-/// mixup). Writes an output folder with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
+/// mixup). Writes an output folder (<c>-o|--output</c>, default EVAL_DIR/finetune, or finetune-random for the floor;
+/// EVAL_DIR = eval/ next to the checkpoint) with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
 /// </summary>
 public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
 {

@@ -8,9 +8,9 @@ namespace CrateMae.Cli.Commands;
 
 /// <summary>
 /// <c>crate-mae report RUN_DIR [-o FILE.html] [--limit N] [--no-compute]</c>: one self-contained HTML page about a run
-/// (default RUN_DIR/report.html). Missing
-/// analysis outputs (analysis.json and plots with a random-init comparison, attention maps, PCA) are computed first
-/// into RUN/analysis unless --no-compute; what cannot be made is named in the page.
+/// (default RUN_DIR/report.html). Missing analysis outputs (analysis.json and plots with a random-init comparison over
+/// --limit dataset images, attention maps, PCA) are computed first into RUN/analysis unless --no-compute; what cannot
+/// be made is named in the page.
 /// </summary>
 public sealed class ReportCommand : Command<ReportCommand.Settings>
 {

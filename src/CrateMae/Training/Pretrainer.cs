@@ -189,7 +189,7 @@ public sealed class Pretrainer
                     }
                     var elapsed = clock.Elapsed;
                     double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
-                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
+                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, epochSteps, globalStep,
                         totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
                 }
 

@@ -67,7 +67,9 @@ public sealed class PretrainRunTests : IDisposable
             "--output", run, "--seed", "5", "--eval-images", "32", "--log-every", "1", "--threads", "1",
         ];
         var whole = _tmp.File("whole");
-        Succeed(Start(whole));
+        var summary = JsonNode.Parse(Succeed([.. Start(whole), "--json"]).Stdout)!;    // with --json stdout holds only the summary
+        Assert.Equal(24, summary["steps"]!.GetValue<long>());
+        Assert.Equal(3, summary["epochs_completed"]!.GetValue<int>());
         var parted = _tmp.File("parted");
         Succeed([.. Start(parted), "--max-steps", "10"]);
         Assert.Equal(10, Steps(parted).Count);
