@@ -274,8 +274,8 @@ public sealed class Pretrainer
 
     /// <summary>
     /// Training throughput in images per second: <paramref name="warmupSteps"/> untimed, then <paramref name="timedSteps"/>
-    /// timed steps (data loading included) of a throwaway model on the first batches of epoch 0. The run itself is not
-    /// touched: its model, optimizer and random streams start afresh in <see cref="Train"/>.
+    /// timed steps (data loading included) of a throwaway model on the first batches (epochs 0, 1, … when one epoch has
+    /// fewer). The run itself is not touched: its model, optimizer and random streams start afresh in <see cref="Train"/>.
     /// </summary>
     public (double ImagesPerSecond, int TimedSteps) MeasureThroughput(int warmupSteps = 2, int timedSteps = 5)
     {
@@ -288,26 +288,30 @@ public sealed class Pretrainer
         var clock = new Stopwatch();
         int step = 0, timed = 0;
         long images = 0;
-        foreach (var (batch, labels) in _train.Epoch(0, 0, CancellationToken.None))
+        for (int epoch = 0; timed < timedSteps; epoch++)
         {
-            using (batch)
-            using (labels)
-            using (NewDisposeScope())
+            int before = step;
+            foreach (var (batch, labels) in _train.Epoch(epoch, 0, CancellationToken.None))
             {
-                // Every step applies the update, as a run with --accum-iter 1 does.
-                TrainingStep.Run(model, optimizer, batch.to(_device), rand(batch.shape[0], _config.NumPatches).to(_device), _options.MaskRatio,
-                    _precision, _options.AbsoluteLr, accumIter: 1, applyUpdate: true, clipGrad: _options.ClipGrad);
-                if (step >= warmupSteps)
+                using (batch)
+                using (labels)
+                using (NewDisposeScope())
                 {
-                    timed++;
-                    images += batch.shape[0];
+                    // Every step applies the update, as a run with --accum-iter 1 does.
+                    TrainingStep.Run(model, optimizer, batch.to(_device), rand(batch.shape[0], _config.NumPatches).to(_device), _options.MaskRatio,
+                        _precision, _options.AbsoluteLr, accumIter: 1, applyUpdate: true, clipGrad: _options.ClipGrad);
+                    if (step >= warmupSteps)
+                    {
+                        timed++;
+                        images += batch.shape[0];
+                    }
                 }
+                step++;
+                if (step == warmupSteps) clock.Restart();
+                if (timed == timedSteps) break;
             }
-            step++;
-            if (step == warmupSteps) clock.Restart();
-            if (timed == timedSteps) break;
+            if (step == before) throw new InvalidDataException($"calibration: epoch {epoch} of the training data gave no batch");
         }
-        if (timed == 0) throw new ArgumentException($"calibration: the training data has only {step} batches, fewer than the {warmupSteps + 1} the calibration needs");
         return (images / Math.Max(1e-9, clock.Elapsed.TotalSeconds), timed);
     }
 

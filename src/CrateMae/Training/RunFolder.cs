@@ -73,6 +73,7 @@ public sealed class RunFolder(string root)
     /// </summary>
     public static string? ConfigFor(string resume)
     {
+        if (!File.Exists(resume) && !Directory.Exists(resume)) return null;
         string? folder = Directory.Exists(resume) ? resume : Path.GetDirectoryName(Path.GetFullPath(resume));
         if (folder is not null && !Directory.Exists(resume) && Path.GetFileName(folder) == "checkpoints")
             folder = Path.GetDirectoryName(folder);

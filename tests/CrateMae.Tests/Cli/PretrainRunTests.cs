@@ -129,6 +129,27 @@ public sealed class PretrainRunTests : IDisposable
     }
 
     [Fact]
+    public void Given_a_budget_the_epochs_fit_in_When_pretraining_Then_the_run_is_the_unbudgeted_run_bit_for_bit()
+    {
+        string[] Args(string run) =>
+        [
+            "pretrain", "--model", ModelFile, "--data", "mnist:" + Data, "--limit", "32", "--batch-size", "16", "--epochs", "3",
+            "--output", run, "--eval-images", "16", "--log-every", "1", "--threads", "1",
+        ];
+        var plain = _tmp.File("plain");
+        Succeed(Args(plain));
+        var budgeted = _tmp.File("budgeted");
+        var r = Succeed([.. Args(budgeted), "--minutes", "60"]);    // 2 steps an epoch: the calibration's 7 steps span 4 epochs
+        Assert.Contains("→ all 6 steps (3 epochs) fit in 60 min", r.Stdout);
+        Assert.Equal(Steps(plain), Steps(budgeted));
+        Assert.Equal(TestLosses(plain), TestLosses(budgeted));
+        var training = Training(budgeted);
+        Assert.Null(training["total_steps"]);
+        Assert.Equal(6, training["calibration"]!["steps"]!.GetValue<long>());
+        Assert.Null(Training(plain)["calibration"]);
+    }
+
+    [Fact]
     public void Given_a_budget_that_holds_the_epochs_When_fitting_Then_the_run_is_unchanged_else_it_is_cut_to_what_fits()
     {
         // 100 img/s, batch 10: 0.1 s a step; 300 eval images: 1 s an evaluation.
