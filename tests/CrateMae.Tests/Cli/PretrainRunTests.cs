@@ -204,6 +204,24 @@ public sealed class OptionGrammarTests
     }
 
     [Fact]
+    public void Given_convert_with_json_When_run_Then_stdout_is_one_document_naming_what_was_written()
+    {
+        using var tmp = new TempDirectory();
+        var config = CrateMae.Models.Presets.Resolve(Reliability.Cli.TinyModel);
+        using var generator = new TorchSharp.torch.Generator(1);
+        using var model = new CrateMae.Models.MaskedAutoencoder(config, generator);
+        var ckpt = tmp.File("tiny.ckpt");
+        Checkpoint.Save(ckpt, model, null, null);
+        var output = tmp.File("tiny.safetensors");
+        var r = CliRunner.Run("convert", ckpt, output, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var doc = JsonNode.Parse(r.Stdout)!;
+        Assert.Equal(output, doc["output"]!.GetValue<string>());
+        Assert.Equal(CrateMae.Models.ParameterCount.Of(config).Total, doc["parameters"]!.GetValue<long>());
+        Assert.True(File.Exists(output));
+    }
+
+    [Fact]
     public void Given_bench_with_the_old_batch_option_When_run_Then_it_measures_that_batch_and_warns_once()
     {
         var r = CliRunner.Run("bench", "--model", CliRunner.TinyConfig, "--batch", "2", "--steps", "1", "--warmup", "0",
