@@ -153,7 +153,7 @@ def main():
     try:
         for r in range(a.rounds):
             for p in precisions:
-                res = run_json(cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json"] + common + img)
+                res = run_json(cli + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0", "--json"] + ours(common) + img)
                 runs[p].append(res)
                 if config_file is None:
                     config_file = write_config(res)
@@ -262,8 +262,13 @@ def quartiles(xs):
     return q[0], q[1], q[2]
 
 
+def ours(common):
+    """The shared arguments as crate-mae bench names them (the official-code baseline takes --batch)."""
+    return ["--batch-size" if arg == "--batch" else arg for arg in common]
+
+
 def paired(a, cli, precisions, common, img, env, extras=()):
-    probe = run_json(cli + ["bench", "--model", a.model, "--batch", "1", "--steps", "1", "--warmup", "0", "--only", "embed",
+    probe = run_json(cli + ["bench", "--model", a.model, "--batch-size", "1", "--steps", "1", "--warmup", "0", "--only", "embed",
                             "--peak-size", "0", "--json"] + img)
     config_file = write_config(probe)
     procs = []
@@ -273,7 +278,7 @@ def paired(a, cli, precisions, common, img, env, extras=()):
             for p in precisions:
                 procs.append(LockstepProcess(f"{prefix}:{p}" if prefix else p,
                                              command + ["bench", "--model", a.model, "--precision", p, "--peak-size", "0",
-                                                        "--json", "--lockstep"] + common + img, os.environ))
+                                                        "--json", "--lockstep"] + ours(common) + img, os.environ))
         times = run_lockstep(procs, ("train", "embed"), a.gap)
         results = {pr.name: pr.result() for pr in procs}
     finally:

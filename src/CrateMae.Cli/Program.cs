@@ -14,8 +14,8 @@ app.Configure(config =>
     config.UseStrictParsing();    // a misspelled option is an error, not silently ignored
     config.AddCommand<InfoCommand>("info").WithDescription("Parameter counts of a model preset or JSON config.")
         .WithExample("info", "--model", "crate-base", "--baseline", "mae-vit-base");
-    config.AddCommand<PretrainCommand>("pretrain").WithDescription("Masked-image pre-training into a run folder (default: crate-fmnist on Fashion-MNIST).")
-        .WithExample("pretrain").WithExample("pretrain", "--model", "vit-fmnist", "--epochs", "20", "--output", "runs/vit");
+    config.AddCommand<PretrainCommand>("pretrain").WithDescription("Masked-image pre-training into a run folder (default: crate-fmnist on Fashion-MNIST, 2 epochs or what fits 8 minutes); --resume RUN continues a run.")
+        .WithExample("pretrain").WithExample("pretrain", "--minutes", "20").WithExample("pretrain", "--resume", "runs/crate-fmnist").WithExample("pretrain", "--model", "vit-fmnist", "--epochs", "20", "-o", "runs/vit");
     config.AddCommand<ConvertCommand>("convert").WithDescription("Convert weights between .pth, .safetensors and .ckpt (by extension).")
         .WithExample("convert", "runs/crate-fmnist", "model.safetensors");
     config.AddCommand<ExportCommand>("export").WithDescription("The model as an ONNX graph (encoder features, or the whole masked autoencoder) for ONNX Runtime / ML.NET.")
@@ -37,9 +37,11 @@ app.Configure(config =>
     config.AddCommand<FinetuneCommand>("finetune").WithDescription("Fine-tune the encoder with a linear head (layer decay, label smoothing, warm-up + cosine).")
         .WithExample("finetune", "--checkpoint", "runs/crate-fmnist", "--epochs", "5");
     config.AddCommand<EmbedCommand>("embed").WithDescription("Write encoder features (and labels) as NumPy .npy files.")
-        .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "--out", "test.npy");
+        .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "-o", "test.npy");
     config.AddCommand<CompareCommand>("compare").WithDescription("One markdown + JSON table across pre-training runs and their evaluations.")
-        .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "--out", "comparison.md");
-    config.AddCommand<BenchCommand>("bench").WithDescription("Training and feature-extraction throughput, GFLOP/s, MFU, memory.");
+        .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "-o", "comparison.md");
+    config.AddCommand<BenchCommand>("bench").WithDescription("Training and feature-extraction throughput, GFLOP/s, MFU, memory.")
+        .WithExample("bench", "--model", "crate-small", "--batch-size", "8");
 });
-return CliErrors.Run(() => app.Run(args), args);
+var current = DeprecatedOptions.Rewrite(args, Console.Error);
+return CliErrors.Run(() => app.Run(current), current);

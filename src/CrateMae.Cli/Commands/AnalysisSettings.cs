@@ -9,24 +9,14 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>Options shared by the analysis commands (analyze, attention, pca, reconstruct).</summary>
-public class AnalysisSettings : DataSettings
+public class AnalysisSettings : CheckpointSettings
 {
-    [CommandOption("-c|--checkpoint <PATH>")]
-    [Description("A run folder (its final model), a .ckpt, or .pth/.safetensors weights (these need --model).")]
-    public string? Checkpoint { get; init; }
-
-    [CommandOption("-m|--model <NAME>")]
-    [Description("Architecture of foreign weights (preset or JSON config); not needed for run folders and .ckpt files.")]
-    public string? Model { get; init; }
-
-    [CommandOption("--batch-size <N>")]
-    [Description("Images per forward pass (default 64).")]
-    public int BatchSize { get; init; } = 64;
+    /// <summary>Dataset images the analysis statistics use when --limit is not given.</summary>
+    public const int DefaultLimit = 256;
 
     public override ValidationResult Validate()
     {
         if (string.IsNullOrWhiteSpace(Checkpoint)) return ValidationResult.Error("--checkpoint is required (a run folder or a checkpoint file)");
-        if (BatchSize < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
         return base.Validate();
     }
 
@@ -39,7 +29,7 @@ public class AnalysisSettings : DataSettings
     }
 
     /// <summary>The data request with the checkpoint's normalisation (when it stored one).</summary>
-    public DataRequest RequestFor(LoadedModel loaded) => Request(BatchSize) with { Normalization = loaded.Normalization };
+    public DataRequest RequestFor(LoadedModel loaded) => Request() with { Normalization = loaded.Normalization };
 
     /// <summary>Default folder for analysis outputs: RUN/analysis for a run folder, else FILE-analysis beside the file.</summary>
     public string DefaultFolder()
@@ -71,8 +61,8 @@ public class AnalysisSettings : DataSettings
     {
         if (loaded.DataDescription is not { } trained) return;
         static string Kind(string spec) => spec.Split(':')[0].ToLowerInvariant();
-        if (Kind(trained) != Kind(Data))
-            Console.Error.WriteLine($"warning: {Checkpoint} was trained on {trained}, but --data is {Data}");
+        if (Kind(trained) != Kind(DataSpec))
+            Console.Error.WriteLine($"warning: {Checkpoint} was trained on {trained}, but --data is {DataSpec}");
     }
 }
 
@@ -88,12 +78,8 @@ public class ImageSelectionSettings : AnalysisSettings
     public int? Index { get; init; }
 
     [CommandOption("--count <K>")]
-    [Description("Number of dataset images to show, from --index on.")]
+    [Description("How many dataset images the figure shows, from --index on (--limit is how many images a run uses).")]
     public int? Count { get; init; }
-
-    [CommandOption("--out <FILE>")]
-    [Description("Output PNG; a .json summary is written beside it (default: in RUN/analysis/ for a run folder, FILE-analysis/ beside a checkpoint file).")]
-    public string? Out { get; init; }
 
     /// <summary>Dataset images shown when --count is not given.</summary>
     protected virtual int DefaultCount => 4;
@@ -116,8 +102,11 @@ public class ImageSelectionSettings : AnalysisSettings
     /// <summary>True when the images come from the dataset (no --image).</summary>
     public bool UsesDataset => Image.Length == 0;
 
-    /// <summary>--out, or NAME in the default analysis folder.</summary>
-    public string OutputPath(string name) => Path.GetFullPath(Out ?? Path.Combine(DefaultFolder(), name));
+    /// <summary>
+    /// -o|--output (the PNG; a .json summary is written beside it), or NAME in the default analysis folder (RUN/analysis/
+    /// for a run folder, FILE-analysis/ beside a checkpoint file).
+    /// </summary>
+    public string OutputPath(string name) => Path.GetFullPath(Output ?? Path.Combine(DefaultFolder(), name));
 }
 
 /// <summary>Image selection plus --layer (attention, pca).</summary>

@@ -8,7 +8,7 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae analyze --checkpoint C [--compare C2 …] [--random-init] [--images N] [--out DIR]</c>: per encoder layer
+/// <c>crate-mae analyze --checkpoint C [--compare C2 …] [--random-init] [--limit N] [-o DIR]</c>: per encoder layer
 /// R^c and sparsity (spec §7.1–7.3), mean ± std over N dataset images on the unmasked path; writes analysis.json,
 /// coding-rate.png and sparsity.png (all models overlaid).
 /// </summary>
@@ -16,10 +16,6 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
 {
     public sealed class Settings : AnalysisSettings
     {
-        [CommandOption("--images <N>")]
-        [Description("Dataset images to average over (default 256; test split unless --data names one).")]
-        public int Images { get; init; } = 256;
-
         [CommandOption("--compare <PATH>")]
         [Description("Another checkpoint or run folder to overlay (repeat for several); same --model rules as --checkpoint.")]
         public string[] Compare { get; init; } = [];
@@ -36,13 +32,8 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
         [Description("ε of the coding rate (default 0.01, the reference value).")]
         public double Epsilon { get; init; } = CodingRate.DefaultEpsilon;
 
-        [CommandOption("--out <DIR>")]
-        [Description("Output folder (default RUN/analysis for a run folder, FILE-analysis beside a checkpoint file).")]
-        public string? Out { get; init; }
-
         public override ValidationResult Validate()
         {
-            if (Images < 1) return ValidationResult.Error("--images: expected an integer ≥ 1");
             if (!(Epsilon > 0) || !double.IsFinite(Epsilon)) return ValidationResult.Error("--epsilon: expected a positive number");
             return base.Validate();
         }
@@ -51,8 +42,8 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         s.Apply();
-        var folder = Path.GetFullPath(s.Out ?? s.DefaultFolder());
-        var file = Run(s, s.Checkpoint!, s.Compare, s.RandomInit, s.Seed, s.Images, s.Epsilon, quiet: s.Json);
+        var folder = Path.GetFullPath(s.Output ?? s.DefaultFolder());
+        var file = Run(s, s.Checkpoint!, s.Compare, s.RandomInit, s.Seed, s.Limit ?? AnalysisSettings.DefaultLimit, s.Epsilon, quiet: s.Json);
         var written = LayerCurvePlot.SaveAll(file, folder);
         if (s.Json)
         {
@@ -92,9 +83,9 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
                     fresh = WhiteBoxComparison.RandomInit(main.Model.Config, seed, main.Model.parameters().First().device);
                     models.Add(new AnalysisModel($"random init (seed {seed})", $"random init of {main.Model.Config.Name}, seed {seed}", fresh, main.Normalization));
                 }
-                var request = s.Request(s.BatchSize);
+                var request = s.Request();
                 var last = DateTime.MinValue;
-                return WhiteBoxComparison.Run(models, request, images, s.BatchSize, epsilon, (name, n) =>
+                return WhiteBoxComparison.Run(models, request, images, s.Batch, epsilon, (name, n) =>
                 {
                     if (quiet || (DateTime.UtcNow - last).TotalSeconds < 5) return;
                     last = DateTime.UtcNow;

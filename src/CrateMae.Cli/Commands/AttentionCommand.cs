@@ -8,18 +8,14 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae attention --checkpoint C (--image FILE… | --index I [--count K]) [--layer L] [--images N]</c>: the cls
+/// <c>crate-mae attention --checkpoint C (--image FILE… | --index I [--count K]) [--layer L] [--limit N]</c>: the cls
 /// attention of every head of encoder block L (spec §7.4) overlaid on the images, one PNG grid, and the foreground
-/// ratio averaged over N dataset images.
+/// ratio averaged over N dataset images (default 256; none with --image unless --limit is given).
 /// </summary>
 public sealed class AttentionCommand : Command<AttentionCommand.Settings>
 {
     public sealed class Settings : LayerImageSettings
     {
-        [CommandOption("--images <N>")]
-        [Description("Dataset images for the foreground ratio (default 256 with dataset images, 0 = none with --image).")]
-        public int? Images { get; init; }
-
         [CommandOption("--random-init")]
         [Description("Also measure the foreground ratio of a freshly initialised model of the same config (--seed).")]
         public bool RandomInit { get; init; }
@@ -28,15 +24,13 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         [Description("Seed of the --random-init model (default 0).")]
         public ulong Seed { get; init; }
 
-        public override ValidationResult Validate() =>
-            Images is < 0 ? ValidationResult.Error("--images: expected an integer ≥ 0") : base.Validate();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         s.Apply();
         using var loaded = s.LoadModel();
-        var summary = Run(s, loaded, s.Layer, s.Images ?? (s.Image.Length > 0 ? 0 : 256), s.RandomInit, s.Seed, s.OutputPath("attention.png"));
+        var summary = Run(s, loaded, s.Layer, s.Limit ?? (s.Image.Length > 0 ? 0 : AnalysisSettings.DefaultLimit), s.RandomInit, s.Seed, s.OutputPath("attention.png"));
         if (s.Json)
         {
             Console.WriteLine(summary.ToJson());
@@ -80,11 +74,11 @@ public sealed class AttentionCommand : Command<AttentionCommand.Settings>
         {
             var request = s.RequestFor(loaded);
             data = AnalysisImages.DatasetName(request);
-            dataset = ClsAttention.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+            dataset = ClsAttention.ForegroundRatio(probe, AnalysisImages.Batches(request, config, datasetImages, s.Batch), layer);
             if (randomInit)
             {
                 using var fresh = WhiteBoxComparison.RandomInit(config, seed, loaded.Model.parameters().First().device);
-                baseline = ClsAttention.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.BatchSize), layer);
+                baseline = ClsAttention.ForegroundRatio(new LayerProbe(fresh), AnalysisImages.Batches(request, config, datasetImages, s.Batch), layer);
             }
         }
         else if (randomInit)

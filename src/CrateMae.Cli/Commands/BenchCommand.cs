@@ -8,22 +8,18 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae bench --model M [--img S] [--batch B] [--steps N] [--precision fp32|bf16] [--threads T] [--device cpu] [--json]</c>:
+/// <c>crate-mae bench --model M [--img S] [--batch-size N] [--steps N] [--precision fp32|bf16] [--threads T] [--device cpu] [--json]</c>:
 /// training and feature-extraction throughput, GFLOP/s, MFU against a matmul peak of the same run, memory.
 /// </summary>
 public sealed class BenchCommand : Command<BenchCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : ModelSettings
     {
-        [CommandOption("-m|--model <NAME>")]
-        [Description("Preset name, JSON config file or inline JSON (default crate-small).")]
-        public string Model { get; init; } = "crate-small";
-
         [CommandOption("--img <S>")]
         [Description("Image side; overrides the config's img_size.")]
         public int? Img { get; init; }
 
-        [CommandOption("--batch <B>")]
+        [CommandOption("-b|--batch-size <N>")]
         [Description("Images per step (default 8).")]
         public int Batch { get; init; } = 8;
 
@@ -63,6 +59,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         {
             if (Only is not (null or "train" or "embed")) return ValidationResult.Error("--only: expected train or embed");
             if (Img is <= 0) return ValidationResult.Error("--img: expected a positive integer");
+            if (Batch < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
             return base.Validate();
         }
     }
@@ -70,7 +67,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         settings.Apply();
-        var config = Presets.Resolve(settings.Model);
+        var config = Presets.Resolve(settings.Model ?? "crate-small");
         if (settings.Img is { } img) config = (config with { ImgSize = img }).Validate();
         var options = new ThroughputOptions
         {

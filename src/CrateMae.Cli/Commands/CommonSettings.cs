@@ -15,7 +15,7 @@ public class CommonSettings : CommandSettings
     public int? Threads { get; init; }
 
     [CommandOption("--json")]
-    [Description("Print the result as JSON.")]
+    [Description("Print the result as one JSON document on stdout (status lines go to stderr).")]
     public bool Json { get; init; }
 
     public override Spectre.Console.ValidationResult Validate() =>
@@ -26,4 +26,14 @@ public class CommonSettings : CommandSettings
     {
         if (Threads is { } t) TorchSharp.torch.set_num_threads(t);
     }
+}
+
+/// <summary>Options of every command that builds or loads a model: the architecture.</summary>
+public class ModelSettings : CommonSettings
+{
+    [CommandOption("-m|--model <NAME>")]
+    [Description("Architecture: a preset ('crate-mae info --model list') or a JSON config file. pretrain: the model to train " +
+                 "(default crate-fmnist); info: default crate-base; bench: default crate-small; commands reading a checkpoint: " +
+                 "needed only for foreign .pth/.safetensors weights without a config.")]
+    public string? Model { get; init; }
 }

@@ -18,9 +18,9 @@ public sealed class CompareCommand : Command<CompareCommand.Settings>
         [Description("Pre-training run folders (as written by 'crate-mae pretrain').")]
         public string[] Runs { get; init; } = [];
 
-        [CommandOption("-o|--out <FILE>")]
+        [CommandOption("-o|--output <FILE>")]
         [Description("Also write the markdown table to FILE and the JSON to FILE with extension .json.")]
-        public string? Out { get; init; }
+        public string? Output { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -37,11 +37,11 @@ public sealed class CompareCommand : Command<CompareCommand.Settings>
     {
         var comparison = RunComparison.Build(s.Runs);
         var files = new List<string>();
-        if (s.Out is { } md)
+        if (s.Output is { } md)
         {
             var json = Path.ChangeExtension(md, ".json");
             if (Path.GetFullPath(json) == Path.GetFullPath(md))
-                throw new ArgumentException($"--out {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
+                throw new ArgumentException($"--output {md}: give a markdown file name (e.g. comparison.md); the JSON goes next to it as .json");
             CrateMae.IO.AtomicFile.WriteAllText(md, comparison.ToMarkdown());
             CrateMae.IO.AtomicFile.WriteAllText(json, comparison.ToJson() + "\n");
             files.Add(Path.GetFullPath(md));

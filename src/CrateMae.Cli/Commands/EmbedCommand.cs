@@ -7,17 +7,13 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae embed --checkpoint C --data D --out FILE.npy</c>: frozen-encoder features of one split as NumPy
+/// <c>crate-mae embed --checkpoint C --data D -o FILE.npy</c>: frozen-encoder features of one split as NumPy
 /// <c>.npy</c> (float32 [n, D]) and the labels as <c>FILE.labels.npy</c> (int64 [n]) when the dataset has labels.
 /// </summary>
 public sealed class EmbedCommand : Command<EmbedCommand.Settings>
 {
     public sealed class Settings : EvalSettings
     {
-        [CommandOption("-o|--out <FILE>")]
-        [Description("Features file (.npy); labels go to FILE.labels.npy.")]
-        public string? Out { get; init; }
-
         [CommandOption("--split <SPLIT>")]
         [Description("train (default) or test; a ':test' suffix in --data wins.")]
         public string Split { get; init; } = "train";
@@ -35,8 +31,8 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: required (a .npy file)");
-            if (!Out.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) return ValidationResult.Error($"--out {Out}: must end in .npy");
+            if (string.IsNullOrWhiteSpace(Output)) return ValidationResult.Error("--output: required (the features .npy file; labels go to FILE.labels.npy)");
+            if (!Output.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) return ValidationResult.Error($"--output {Output}: must end in .npy");
             if (Floor is not (null or "random")) return ValidationResult.Error($"--floor {Floor}: embed supports only 'random'");
             return base.Validate();
         }
@@ -73,8 +69,8 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
         using var provider = new FeatureProvider(s, ui, cancellationToken);
         var split = s.DataSplit;
         using var features = provider.Encoder(s.Floor, split, out var origin);
-        var labels = Embeddings.WriteNpy(s.Out!, features.Get(s.Pooling), features.Labels);
-        return new Outcome(Path.GetFullPath(s.Out!), labels is null ? null : Path.GetFullPath(labels), features.Count, features.FeatureDim,
+        var labels = Embeddings.WriteNpy(s.Output!, features.Get(s.Pooling), features.Labels);
+        return new Outcome(Path.GetFullPath(s.Output!), labels is null ? null : Path.GetFullPath(labels), features.Count, features.FeatureDim,
             provider.DataDescription(split), origin, provider.Layer, provider.ReducedPrecision ?? "fp32");
     }
 }

@@ -6,16 +6,8 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>Options shared by the commands that evaluate frozen-encoder features (linprobe, knn, embed).</summary>
-public class EvalSettings : DataSettings
+public class EvalSettings : CheckpointSettings
 {
-    [CommandOption("-c|--checkpoint <PATH>")]
-    [Description("Pre-training run folder or checkpoint (.ckpt, .pth, .safetensors). Needed except for '--floor pixels'.")]
-    public string? Checkpoint { get; init; }
-
-    [CommandOption("-m|--model <NAME>")]
-    [Description("Architecture for foreign weights (.pth / .safetensors without config), or for '--floor random' without a checkpoint.")]
-    public string? Model { get; init; }
-
     [CommandOption("--pool <POOL>")]
     [Description("Token pooling: mean (default; mean of the patch tokens, as fine-tuning uses) or cls.")]
     public string Pool { get; init; } = "mean";
@@ -27,10 +19,6 @@ public class EvalSettings : DataSettings
     [CommandOption("--precision <P>")]
     [Description("Matrix products while extracting features: fp32 (default), bf16 (AMX/AVX512-BF16: faster; features within ~1e-2 of fp32) or auto.")]
     public string Precision { get; init; } = "fp32";
-
-    [CommandOption("-b|--batch-size <N>")]
-    [Description("Images per forward pass while extracting features (default 256).")]
-    public int BatchSize { get; init; } = 256;
 
     [CommandOption("--eval-dir <DIR>")]
     [Description("Where results go (default: eval/ next to the checkpoint, i.e. RUN/eval for a run folder).")]
@@ -48,6 +36,8 @@ public class EvalSettings : DataSettings
     [Description("Seed of the random-init floor's weights and of the probe's validation split (default 0).")]
     public int Seed { get; init; }
 
+    protected override int DefaultBatchSize => 256;
+
     public Pooling Pooling => ParsePooling(Pool);
 
     public static Pooling ParsePooling(string value) => value.Trim().ToLowerInvariant() switch
@@ -59,7 +49,6 @@ public class EvalSettings : DataSettings
 
     public override ValidationResult Validate()
     {
-        if (BatchSize < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
         if (Layer < 1) return ValidationResult.Error($"--layer {Layer}: expected an encoder block number ≥ 1");
         try { CrateMae.Models.MatmulPrecision.Resolve(Precision, Device); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -68,7 +57,10 @@ public class EvalSettings : DataSettings
     }
 }
 
-/// <summary>Options of the commands with floors (linprobe, knn).</summary>
+/// <summary>
+/// Options of the commands with floors (linprobe, knn). <c>-o|--output FILE</c> writes the result JSON there instead of
+/// EVAL_DIR/&lt;command&gt;[-floor].json (with --floors: one object holding all three).
+/// </summary>
 public class FloorSettings : EvalSettings
 {
     [CommandOption("--floor <FLOOR>")]
@@ -78,10 +70,6 @@ public class FloorSettings : EvalSettings
     [CommandOption("--floors")]
     [Description("Evaluate the encoder, the random-init encoder and raw pixels, and print them side by side.")]
     public bool Floors { get; init; }
-
-    [CommandOption("-o|--out <FILE>")]
-    [Description("Write the result JSON here instead of EVAL_DIR/<command>[-floor].json (with --floors: one object holding all three).")]
-    public string? Out { get; init; }
 
     /// <summary>The feature sources to evaluate, in display order (null = the encoder).</summary>
     public IReadOnlyList<string?> Variants()

@@ -44,7 +44,7 @@ public static class FeatureEvaluation
             ui.Info($"evaluating {features.Model} ({features.TrainX.shape[1]}-d features, {features.TrainX.shape[0]:N0} train / {features.TestX.shape[0]:N0} test)…");
             var result = evaluate(features) with { Source = features.Source, Data = features.Data, Layer = features.Layer, FeaturePrecision = features.Precision };
             done.Add(new EvaluatedVariant(floor, result, features.Origin));
-            if (s.Out is null && provider.EvalDir is { } dir)
+            if (s.Output is null && provider.EvalDir is { } dir)
             {
                 var path = defaultPath(dir, floor, features.Layer, features.Precision);
                 result.Save(path);
@@ -52,7 +52,7 @@ public static class FeatureEvaluation
             }
         }
         var outcome = new FeatureEvaluationOutcome(done, files, provider.Extractions);
-        if (s.Out is { } outPath)
+        if (s.Output is { } outPath)
         {
             CrateMae.IO.AtomicFile.WriteAllText(outPath, outcome.ToJson() + "\n");
             files.Add(Path.GetFullPath(outPath));

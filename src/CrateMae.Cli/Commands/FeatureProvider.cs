@@ -101,7 +101,7 @@ public sealed class FeatureProvider : IDisposable
         return loaded;
     }
 
-    private DataRequest Request() => _s.Request(_s.BatchSize, (ulong)_s.Seed) with { Normalization = Normalization };
+    private DataRequest Request() => _s.Request((ulong)_s.Seed) with { Normalization = Normalization };
 
     /// <summary>The data description recorded in results, e.g. <c>fashion-mnist:train → fashion-mnist:test</c>.</summary>
     public string DataDescription(params DataSplit[] splits)
@@ -116,7 +116,7 @@ public sealed class FeatureProvider : IDisposable
     {
         var request = Request();
         if (request.EffectiveSpec(DataSplit.Train) == request.EffectiveSpec(DataSplit.Test))
-            throw new ArgumentException($"--data {_s.Data}: names one split, but the probe fits on the train split and scores the test split; " +
+            throw new ArgumentException($"--data {_s.DataSpec}: names one split, but the probe fits on the train split and scores the test split; " +
                                         "leave the ':train' / ':test' suffix out");
         var data = DataDescription(DataSplit.Train, DataSplit.Test);
         if (floor == EvalFiles.PixelsFloor)

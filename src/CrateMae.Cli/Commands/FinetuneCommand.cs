@@ -14,48 +14,20 @@ namespace CrateMae.Cli.Commands;
 /// <summary>
 /// <c>crate-mae finetune --checkpoint C</c>: the encoder plus a linear head on the patch-token mean, trained end to end
 /// (label smoothing, AdamW with layer-wise lr decay, warm-up + cosine, flips + mild random-resized crops, optional
-/// mixup). Writes an output folder with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
+/// mixup). Writes an output folder (<c>-o|--output</c>, default EVAL_DIR/finetune, or finetune-random for the floor;
+/// EVAL_DIR = eval/ next to the checkpoint) with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
 /// </summary>
 public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
 {
-    public sealed class Settings : DataSettings
+    public sealed class Settings : TrainingSettings
     {
         [CommandOption("-c|--checkpoint <PATH>")]
         [Description("Pre-training run folder or checkpoint (.ckpt, .pth, .safetensors).")]
         public string? Checkpoint { get; init; }
 
-        [CommandOption("-m|--model <NAME>")]
-        [Description("Architecture for foreign weights, or for '--floor random' without a checkpoint.")]
-        public string? Model { get; init; }
-
         [CommandOption("--floor <FLOOR>")]
         [Description("'random': fine-tune a randomly initialised encoder of the same config (the from-scratch floor).")]
         public string? Floor { get; init; }
-
-        [CommandOption("-o|--output <DIR>")]
-        [Description("Output folder (default EVAL_DIR/finetune, or finetune-random for the floor; EVAL_DIR = eval/ next to the checkpoint).")]
-        public string? Output { get; init; }
-
-        [CommandOption("--epochs <N>")] [Description("Epochs (default 5).")]
-        public int Epochs { get; init; } = 5;
-
-        [CommandOption("-b|--batch-size <N>")] [Description("Images per step (default 128).")]
-        public int BatchSize { get; init; } = 128;
-
-        [CommandOption("--blr <LR>")] [Description("Base lr; lr = blr × batch / 256 (default 1e-3).")]
-        public double Blr { get; init; } = 1e-3;
-
-        [CommandOption("--lr <LR>")] [Description("Absolute peak lr (overrides --blr).")]
-        public double? Lr { get; init; }
-
-        [CommandOption("--min-lr <LR>")] [Description("Floor of the cosine schedule (default 1e-6).")]
-        public double MinLr { get; init; } = 1e-6;
-
-        [CommandOption("--warmup-epochs <N>")] [Description("Linear warm-up epochs (default min(1, epochs / 10)).")]
-        public double? WarmupEpochs { get; init; }
-
-        [CommandOption("--weight-decay <WD>")] [Description("AdamW weight decay on matrices (default 0.05).")]
-        public double WeightDecay { get; init; } = 0.05;
 
         [CommandOption("--layer-decay <D>")] [Description("Layer-wise lr decay: block i gets lr × D^(depth + 1 − (i + 1)) (default 0.75).")]
         public double LayerDecay { get; init; } = 0.75;
@@ -66,30 +38,18 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--mixup <ALPHA>")] [Description("Mixup Beta(α, α) (MAE: 0.8); default 0 = off.")]
         public double Mixup { get; init; }
 
-        [CommandOption("--min-crop-scale <S>")] [Description("Smallest RandomResizedCrop area of the training images (default 0.6; flips always on).")]
-        public double MinCropScale { get; init; } = 0.6;
-
-        [CommandOption("--clip-grad <NORM>")] [Description("Clip the global gradient norm.")]
-        public double? ClipGrad { get; init; }
-
         [CommandOption("--head-init-std <STD>")] [Description("Std of the head's truncated-normal init (default 2e-5, MAE's).")]
         public double HeadInitStd { get; init; } = 2e-5;
 
-        [CommandOption("--seed <N>")] [Description("Seed for the head, data order, augmentation, mixup and a random init (default 0).")]
-        public int Seed { get; init; }
-
-        [CommandOption("--precision <P>")] [Description("fp32 (default) or bf16 matrix products.")]
-        public string Precision { get; init; } = "fp32";
-
-        [CommandOption("--max-steps <N>")] [Description("Stop after N steps in total (quick checks).")]
-        public int? MaxSteps { get; init; }
+        protected override TrainingDefaults Defaults { get; } =
+            new(Epochs: 5, BatchSize: 128, Blr: 1e-3, MinLr: 1e-6, MinCropScale: 0.6, Precision: "fp32");
 
         public FineTuneOptions Options() => new FineTuneOptions
         {
-            Epochs = Epochs, BatchSize = BatchSize, Blr = Blr, Lr = Lr, MinLr = MinLr,
-            WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, Epochs / 10.0), WeightDecay = WeightDecay, LayerDecay = LayerDecay,
-            LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScale, ClipGrad = ClipGrad,
-            HeadInitStd = HeadInitStd, Seed = Seed, Precision = Precision, Device = Device, MaxSteps = MaxSteps,
+            Epochs = EpochsOrDefault, BatchSize = Batch, Blr = BlrOrDefault, Lr = Lr, MinLr = MinLrOrDefault,
+            WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, EpochsOrDefault / 10.0), WeightDecay = WeightDecayOrDefault, LayerDecay = LayerDecay,
+            LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScaleOrDefault, ClipGrad = ClipGrad,
+            HeadInitStd = HeadInitStd, Seed = SeedOrDefault, Precision = PrecisionOrDefault, Device = Device, MaxSteps = MaxSteps,
         }.Validate();
     }
 
@@ -146,18 +106,18 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         using var loaded = checkpointPath is null ? null : ModelSource.Load(checkpointPath, s.Model, s.Device);
         var config = loaded?.Model.Config ?? Presets.Resolve(s.Model!);
         var normalization = loaded?.Normalization;
-        using var scratch = random ? FeatureProvider.CreateRandom(config, s.Seed, s.Device) : null;
+        using var scratch = random ? FeatureProvider.CreateRandom(config, options.Seed, s.Device) : null;
         var encoder = scratch ?? loaded!.Model;
-        string name = random ? $"{config.Name} (random init, seed {s.Seed})" : config.Name;
+        string name = random ? $"{config.Name} (random init, seed {options.Seed})" : config.Name;
 
-        var request = s.Request(options.BatchSize, (ulong)s.Seed) with { MinCropScale = options.MinCropScale, Normalization = normalization };
+        var request = s.Request((ulong)options.Seed) with { MinCropScale = options.MinCropScale, Normalization = normalization };
         var trainSet = DataSetup.Open(request, DataSplit.Train);
         var testSet = DataSetup.Open(request, DataSplit.Test);
         if (request.EffectiveSpec(DataSplit.Train) == request.EffectiveSpec(DataSplit.Test))
-            throw new ArgumentException($"--data {s.Data}: names one split, but fine-tuning trains on the train split and scores the test split; " +
+            throw new ArgumentException($"--data {s.DataSpec}: names one split, but fine-tuning trains on the train split and scores the test split; " +
                                         "leave the ':train' / ':test' suffix out");
         if (trainSet.NumClasses < 2)
-            throw new ArgumentException($"--data {s.Data}: {trainSet.Name} has no class labels (an image folder needs one sub-folder per class)");
+            throw new ArgumentException($"--data {s.DataSpec}: {trainSet.Name} has no class labels (an image folder needs one sub-folder per class)");
         using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
         using var test = new LoaderBatchSource(DataSetup.Loader(request, testSet, config, train: false));
         string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +

@@ -9,12 +9,8 @@ namespace CrateMae.Cli.Commands;
 /// <summary><c>crate-mae info --model NAME [--baseline NAME] [--json]</c>.</summary>
 public sealed class InfoCommand : Command<InfoCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : ModelSettings
     {
-        [CommandOption("-m|--model <NAME>")]
-        [Description("Preset name or JSON config file (default crate-base). 'list' prints the presets.")]
-        public string Model { get; init; } = "crate-base";
-
         [CommandOption("--baseline <NAME>")]
         [Description("A second preset/config; prints the parameter ratio model/baseline.")]
         public string? Baseline { get; init; }
@@ -35,7 +31,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
             AnsiConsole.Write(list);
             return 0;
         }
-        var config = Presets.Resolve(settings.Model);
+        var config = Presets.Resolve(settings.Model ?? "crate-base");
         var counts = ParameterCount.Of(config);
         var baseline = settings.Baseline is null ? null : Presets.Resolve(settings.Baseline);
         var baseCounts = baseline is null ? null : ParameterCount.Of(baseline);

@@ -46,7 +46,7 @@ public sealed class PcaCommand : Command<PcaCommand.Settings>
             return 0;
         }
         AnsiConsole.MarkupLineInterpolated(
-            $"PCA of block [bold]{layer + 1}[/] of {loaded.Model.Config.Depth} over {summary.Descriptors} patch descriptors of {batch.Count} images; explained variance: {string.Join(", ", summary.ExplainedVarianceRatio.Select(v => v.ToString("P1")))}");
+            $"PCA of block [bold]{layer}[/] of {loaded.Model.Config.Depth} over {summary.Descriptors} patch descriptors of {batch.Count} images; explained variance: {string.Join(", ", summary.ExplainedVarianceRatio.Select(v => v.ToString("P1")))}");
         AnsiConsole.MarkupLineInterpolated($"wrote [bold]{figure}[/]");
         return 0;
     }

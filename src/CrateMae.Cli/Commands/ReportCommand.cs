@@ -8,9 +8,10 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae report RUN_DIR [--out FILE.html] [--no-compute]</c>: one self-contained HTML page about a run. Missing
-/// analysis outputs (analysis.json and plots with a random-init comparison, attention maps, PCA) are computed first
-/// into RUN/analysis unless --no-compute; what cannot be made is named in the page.
+/// <c>crate-mae report RUN_DIR [-o FILE.html] [--limit N] [--no-compute]</c>: one self-contained HTML page about a run
+/// (default RUN_DIR/report.html). Missing analysis outputs (analysis.json and plots with a random-init comparison over
+/// --limit dataset images, attention maps, PCA) are computed first into RUN/analysis unless --no-compute; what cannot
+/// be made is named in the page.
 /// </summary>
 public sealed class ReportCommand : Command<ReportCommand.Settings>
 {
@@ -20,24 +21,12 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
         [Description("The run folder (written by pretrain).")]
         public string Run { get; init; } = "";
 
-        [CommandOption("--out <FILE>")]
-        [Description("Output HTML file (default RUN_DIR/report.html).")]
-        public string? Out { get; init; }
-
         [CommandOption("--no-compute")]
         [Description("Only gather what exists; do not run analyze/attention/pca for missing outputs.")]
         public bool NoCompute { get; init; }
 
-        [CommandOption("--images <N>")]
-        [Description("Dataset images for the statistics computed for the report (default 256).")]
-        public int Images { get; init; } = 256;
-
-        [CommandOption("-m|--model <NAME>")]
-        [Description("Architecture, only needed when the run's model is foreign weights.")]
-        public string? Model { get; init; }
-
-        public override ValidationResult Validate() =>
-            Images < 1 ? ValidationResult.Error("--images: expected an integer ≥ 1") : base.Validate();
+        /// <summary>Dataset images of the statistics computed for the report (--limit, default 256).</summary>
+        public int StatisticsImages => Limit ?? AnalysisSettings.DefaultLimit;
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -47,7 +36,7 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
         var run = new RunFolder(s.Run);
         var notes = new List<string>();
         if (!s.NoCompute) Compute(s, run, notes);
-        var output = Path.GetFullPath(s.Out ?? Path.Combine(run.Root, "report.html"));
+        var output = Path.GetFullPath(s.Output ?? Path.Combine(run.Root, "report.html"));
         RunReport.Save(output, run.Root, notes);
         if (s.Json)
         {
@@ -79,13 +68,13 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
         // The image commands' settings for this run and data: dataset images from index 0 (count = command default when null).
         PcaCommand.Settings Images(int? count) => new()
         {
-            Checkpoint = run.Root, Model = s.Model, Data = s.Data, DataDir = s.DataDir, SkipBadImages = s.SkipBadImages,
+            Checkpoint = run.Root, Model = s.Model, Data = s.Data, BatchSize = s.BatchSize, DataDir = s.DataDir, SkipBadImages = s.SkipBadImages,
             Workers = s.Workers, Limit = s.Limit, Device = s.Device, Index = 0, Count = count,
         };
         var imageSettings = Images(null);
         Attempt(notes, "white-box analysis", needAnalysis, () =>
         {
-            var file = AnalyzeCommand.Run(imageSettings, run.Root, [], randomInit: true, seed: 0, s.Images, CodingRate.DefaultEpsilon, quiet: s.Json);
+            var file = AnalyzeCommand.Run(imageSettings, run.Root, [], randomInit: true, seed: 0, s.StatisticsImages, CodingRate.DefaultEpsilon, quiet: s.Json);
             LayerCurvePlot.SaveAll(file, folder);
             return $"computed the white-box analysis for this report ({file.Images} images of {file.Data}, with a random-init comparison)";
         });
@@ -96,8 +85,8 @@ public sealed class ReportCommand : Command<ReportCommand.Settings>
             var done = new List<string>();
             if (needAttention)
             {
-                AttentionCommand.Run(Images(4), loaded, null, s.Images, randomInit: true, seed: 0, Path.Combine(folder, RunReport.AttentionPng));
-                done.Add($"attention maps (4 test images, foreground ratio over {s.Images})");
+                AttentionCommand.Run(Images(4), loaded, null, s.StatisticsImages, randomInit: true, seed: 0, Path.Combine(folder, RunReport.AttentionPng));
+                done.Add($"attention maps (4 test images, foreground ratio over {s.StatisticsImages})");
             }
             if (needPca)
             {

@@ -106,7 +106,7 @@ public static class AnalysisImages
     public static IEnumerable<Tensor> Batches(DataRequest request, MaeConfig config, int images, int batchSize, DataSplit split = DataSplit.Test)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (images < 1) throw new ArgumentException($"--images must be at least 1, got {images}");
+        if (images < 1) throw new ArgumentException($"--limit must be at least 1, got {images}");
         if (batchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, got {batchSize}");
         var dataset = DataSetup.Open(request, split);
         int limit = Math.Min(images, request.Limit ?? int.MaxValue);

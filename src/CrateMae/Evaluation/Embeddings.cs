@@ -127,7 +127,7 @@ public static class Embeddings
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(labels);
         if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"--out {path}: the features file must end in .npy");
+            throw new ArgumentException($"--output {path}: the features file must end in .npy");
         if (features.dim() != 2 || labels.dim() != 1 || labels.shape[0] != features.shape[0])
             throw new ArgumentException($"features must be [n, D] with labels [n], got [{string.Join(", ", features.shape)}] and [{string.Join(", ", labels.shape)}]");
         using var scope = NewDisposeScope();

@@ -38,6 +38,9 @@ public sealed class Pretrainer
         _precision = MatmulPrecision.Parse(options.Precision);
         if (train.StepsPerEpoch < 1)
             throw new ArgumentException($"the training data has fewer images than one batch ({train.BatchSize})");
+        if (options.TotalSteps is { } total && (total > (long)options.Epochs * train.StepsPerEpoch || total <= (long)(options.Epochs - 1) * train.StepsPerEpoch))
+            throw new ArgumentException($"the run's {total} steps do not end in its last epoch ({options.Epochs} epochs × {train.StepsPerEpoch} steps; " +
+                                        "changed --batch-size, --limit or dataset?)");
     }
 
     public event Action<TrainProgress>? Progress;
@@ -84,9 +87,13 @@ public sealed class Pretrainer
 
         _artifacts.WriteConfig(_run, _config, _options);
         using var metrics = new MetricsLog(_run.Metrics, resumeFrom is null ? null : state.GlobalStep);
-        var schedule = new LrSchedule(_options.AbsoluteLr, _options.WarmupEpochs, _options.Epochs, _options.MinLr);
         int stepsPerEpoch = _train.StepsPerEpoch;
-        long totalSteps = (long)stepsPerEpoch * _options.Epochs;
+        // A time-budgeted run ends at TotalSteps, part-way through its last epoch; the schedule ends there too.
+        long runSteps = _options.TotalSteps ?? (long)stepsPerEpoch * _options.Epochs;
+        var schedule = new LrSchedule(_options.AbsoluteLr, _options.WarmupEpochs,
+            _options.TotalSteps is { } fixedSteps ? fixedSteps / (double)stepsPerEpoch : _options.Epochs, _options.MinLr);
+        int StepsIn(int e) => (int)Math.Min(stepsPerEpoch, runSteps - (long)e * stepsPerEpoch);
+        long totalSteps = runSteps;
         if (_options.MaxSteps is { } max) totalSteps = Math.Min(totalSteps, max);
 
         double? firstTest = null, lastTest = null, lastTrain = null;
@@ -139,6 +146,7 @@ public sealed class Pretrainer
         model.train();
         while (epoch < _options.Epochs && globalStep < totalSteps && !interrupted)
         {
+            int epochSteps = StepsIn(epoch);
             var epochClock = Stopwatch.StartNew();
             double epochLossSum = 0;
             int epochLossCount = 0;
@@ -182,7 +190,7 @@ public sealed class Pretrainer
                     }
                     var elapsed = clock.Elapsed;
                     double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
-                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, stepsPerEpoch, globalStep,
+                    Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, epochSteps, globalStep,
                         totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
                 }
 
@@ -191,11 +199,11 @@ public sealed class Pretrainer
                 if (globalStep >= totalSteps) break;
                 // Not after an epoch's last step: the epoch-end checkpoint follows at once, and a checkpoint taken before the
                 // epoch-end metrics line would make a resume write that line twice.
-                if (atBoundary && stepInEpoch < stepsPerEpoch && _options.CheckpointMinutes > 0 &&
+                if (atBoundary && stepInEpoch < epochSteps && _options.CheckpointMinutes > 0 &&
                     (clock.Elapsed - lastCheckpointTime).TotalMinutes >= _options.CheckpointMinutes)
                     SaveLast();
             }
-            if (stepInEpoch < stepsPerEpoch)
+            if (stepInEpoch < epochSteps)
             {
                 // Cancelled (possibly while the loader was waiting) or --max-steps reached mid-epoch.
                 interrupted = cancellationToken.IsCancellationRequested;
@@ -263,6 +271,49 @@ public sealed class Pretrainer
         };
         _artifacts.WriteSummary(_run, summary);
         return summary;
+    }
+
+    /// <summary>
+    /// Training throughput in images per second: <paramref name="warmupSteps"/> untimed, then <paramref name="timedSteps"/>
+    /// timed steps (data loading included) of a throwaway model on the first batches (epochs 0, 1, … when one epoch has
+    /// fewer). The run itself is not touched: its model, optimizer and random streams start afresh in <see cref="Train"/>.
+    /// </summary>
+    public (double ImagesPerSecond, int TimedSteps) MeasureThroughput(int warmupSteps = 2, int timedSteps = 5)
+    {
+        if (warmupSteps < 1 || timedSteps < 1) throw new ArgumentException("calibration needs at least one warm-up and one timed step");
+        using var generator = new Generator((ulong)_options.Seed);
+        using var model = new MaskedAutoencoder(_config, generator);
+        model.to(_device);
+        model.train();
+        using var optimizer = new AdamW(ParamGroups.WeightDecaySplit(model, _options.WeightDecay), _options.Beta1, _options.Beta2);
+        var clock = new Stopwatch();
+        int step = 0, timed = 0;
+        long images = 0;
+        for (int epoch = 0; timed < timedSteps; epoch++)
+        {
+            int before = step;
+            foreach (var (batch, labels) in _train.Epoch(epoch, 0, CancellationToken.None))
+            {
+                using (batch)
+                using (labels)
+                using (NewDisposeScope())
+                {
+                    // Every step applies the update, as a run with --accum-iter 1 does.
+                    TrainingStep.Run(model, optimizer, batch.to(_device), rand(batch.shape[0], _config.NumPatches).to(_device), _options.MaskRatio,
+                        _precision, _options.AbsoluteLr, accumIter: 1, applyUpdate: true, clipGrad: _options.ClipGrad);
+                    if (step >= warmupSteps)
+                    {
+                        timed++;
+                        images += batch.shape[0];
+                    }
+                }
+                step++;
+                if (step == warmupSteps) clock.Restart();
+                if (timed == timedSteps) break;
+            }
+            if (step == before) throw new InvalidDataException($"calibration: epoch {epoch} of the training data gave no batch");
+        }
+        return (images / Math.Max(1e-9, clock.Elapsed.TotalSeconds), timed);
     }
 
     /// <summary>Loads a checkpoint to resume from; if it is unreadable, the error points at the newest numbered checkpoint.</summary>

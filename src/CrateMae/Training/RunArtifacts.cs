@@ -20,6 +20,8 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
     /// <summary>Image files left out of the training data (<c>--skip-bad-images</c>); listed in config.json.</summary>
     public IReadOnlyList<BadImage> SkippedImages { get; init; } = [];
     public string DataDescription { get; } = dataDescription;
+    /// <summary>The data options the run was started with; recorded in config.json so a resume reopens the same data.</summary>
+    public RunDataSource? DataSource { get; init; }
 
     /// <summary>Metadata stored in every checkpoint so later commands can normalise images like training did.</summary>
     public IReadOnlyDictionary<string, string> CheckpointMetadata => new Dictionary<string, string>
@@ -55,6 +57,7 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
             ["model"] = JsonNode.Parse(config.ToJson()),
             ["training"] = JsonNode.Parse(JsonSerializer.Serialize(options, MaeConfig.JsonOptions)),
             ["data"] = DataDescription,
+            ["data_source"] = DataSource is null ? null : JsonNode.Parse(JsonSerializer.Serialize(DataSource, MaeConfig.JsonOptions)),
             ["normalization"] = new JsonObject
             {
                 ["mean"] = new JsonArray(Normalization.Mean.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
@@ -70,6 +73,40 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
             ["parameters"] = JsonNode.Parse(JsonSerializer.Serialize(ParameterCount.Of(config), MaeConfig.JsonOptions)),
         };
         AtomicFile.WriteAllText(run.ConfigJson, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>
+    /// Reads the model, training options and data source back from a run's config.json (written by
+    /// <see cref="WriteConfig"/>); a missing or malformed part is named with the file.
+    /// </summary>
+    public static SavedRunConfig ReadConfig(string configJson)
+    {
+        JsonNode? doc;
+        try
+        {
+            doc = JsonNode.Parse(File.ReadAllText(configJson));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{configJson}: not valid JSON ({e.Message})", e);
+        }
+        T Part<T>(string key) where T : class
+        {
+            var node = doc?[key] ?? throw new InvalidDataException($"{configJson}: has no '{key}'");
+            try
+            {
+                return node.Deserialize<T>(MaeConfig.JsonOptions) ?? throw new InvalidDataException($"{configJson}: '{key}' is null");
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{configJson}: '{key}' is not valid ({e.Message})", e);
+            }
+        }
+        var model = MaeConfig.FromJson(doc?["model"]?.ToJsonString() ?? throw new InvalidDataException($"{configJson}: has no 'model'"),
+            configJson + " (model)");
+        var training = Part<PretrainOptions>("training");
+        var source = doc?["data_source"] is null ? null : Part<RunDataSource>("data_source");
+        return new SavedRunConfig(configJson, model, training, source);
     }
 
     /// <summary>
@@ -156,3 +193,12 @@ public sealed class RunArtifacts(NormalizationStats normalization, string dataDe
             WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         }));
 }
+
+/// <summary>
+/// Where a pre-training run's images come from: the dataset spec, its folder, how many images of each split the run uses
+/// (null = all), whether undecodable files are skipped, and the smallest random-resized-crop area.
+/// </summary>
+public sealed record RunDataSource(string Spec, string? DataDir, int? Limit, bool SkipBadImages, double MinCropScale);
+
+/// <summary>What a run's config.json says: the model, the training options and (for runs that record it) the data source.</summary>
+public sealed record SavedRunConfig(string Path, MaeConfig Model, PretrainOptions Training, RunDataSource? DataSource);

@@ -70,6 +70,21 @@ public sealed class RunFolder(string root)
     }
 
     /// <summary>
+    /// The config.json of the run that <paramref name="resume"/> (a run folder, or a checkpoint in it or in its
+    /// <c>checkpoints/</c>) belongs to; null when there is none.
+    /// </summary>
+    public static string? ConfigFor(string resume)
+    {
+        if (!File.Exists(resume) && !Directory.Exists(resume)) return null;
+        string? folder = Directory.Exists(resume) ? resume : Path.GetDirectoryName(Path.GetFullPath(resume));
+        if (folder is not null && !Directory.Exists(resume) && Path.GetFileName(folder) == "checkpoints")
+            folder = Path.GetDirectoryName(folder);
+        if (folder is null) return null;
+        var config = Path.Combine(folder, "config.json");
+        return File.Exists(config) ? config : null;
+    }
+
+    /// <summary>
     /// Removes temporary files (<c>.NAME.PID.*.tmp</c>, see <see cref="AtomicFile"/>) that a killed process left in the run
     /// folder. Files of a process that is still running are kept. Returns how many were removed.
     /// </summary>

@@ -1,6 +1,6 @@
 namespace CrateMae.Training;
 
-/// <summary>A progress report after each optimisation step (for progress bars).</summary>
+/// <summary>A progress report after each optimisation step (for progress bars); <c>StepsPerEpoch</c> is this epoch's steps (a time-budgeted run's last epoch ends early).</summary>
 public sealed record TrainProgress(int Epoch, int Epochs, int StepInEpoch, int StepsPerEpoch, long GlobalStep,
     long TotalSteps, double Loss, double Lr, double ImagesPerSecond, TimeSpan Elapsed, TimeSpan Eta);
 

@@ -23,8 +23,8 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var outDir = f.NewDir("analyze");
 
         // When
-        var (code, err) = AnalysisCliFixture.Cli("analyze", "--checkpoint", f.Run, "--data", f.Data, "--images", "6", "--batch-size", "4",
-            "--random-init", "--out", outDir, "--json");
+        var (code, err) = AnalysisCliFixture.Cli("analyze", "--checkpoint", f.Run, "--data", f.Data, "--limit", "6", "--batch-size", "4",
+            "--random-init", "--output", outDir, "--json");
 
         // Then: one series per model, every layer finite, both plots at the default size
         Assert.True(code == 0, err);
@@ -46,7 +46,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var copy = f.NewDir("runcopy");
         File.Copy(Path.Combine(f.Run, "final.ckpt"), Path.Combine(copy, "final.ckpt"));
 
-        var (code, err) = AnalysisCliFixture.Cli("analyze", "--checkpoint", copy, "--data", f.Data, "--images", "3", "--json");
+        var (code, err) = AnalysisCliFixture.Cli("analyze", "--checkpoint", copy, "--data", f.Data, "--limit", "3", "--json");
 
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(copy, "analysis", "analysis.json")));
@@ -59,7 +59,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var png = Path.Combine(f.NewDir("attention"), "att.png");
 
         var (code, err) = AnalysisCliFixture.Cli("attention", "--checkpoint", f.Run, "--data", f.Data, "--index", "1", "--count", "3",
-            "--images", "6", "--random-init", "--out", png, "--json");
+            "--limit", "6", "--random-init", "--output", png, "--json");
 
         // Then: 3 rows of 4 panels (image, 2 heads, mean) of 16·8 = 128 px, plus the row labels on the left
         Assert.True(code == 0, err);
@@ -85,7 +85,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var files = new[] { "img0.png", "img3.png" }.Select(n => Path.Combine(f.Images, n)).ToArray();
 
         var (code, err) = AnalysisCliFixture.Cli("pca", "--checkpoint", f.Run, "--image", files[0], "--image", files[1], "--layer", "1",
-            "--components", "4", "--first-component", "1", "--out", png, "--json");
+            "--components", "4", "--first-component", "1", "--output", png, "--json");
 
         // Then: 6 columns (image, RGB, PC 1-4) × 2 rows of 128-px panels
         Assert.True(code == 0, err);
@@ -103,7 +103,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var png = Path.Combine(f.NewDir("recon"), "r.png");
 
         var (code, err) = AnalysisCliFixture.Cli("reconstruct", "--checkpoint", f.Run, "--image", Path.Combine(f.Images, "img1.png"),
-            "--image", Path.Combine(f.Images, "img2.png"), "--mask-ratio", "0.5", "--seed", "3", "--out", png, "--json");
+            "--image", Path.Combine(f.Images, "img2.png"), "--mask-ratio", "0.5", "--seed", "3", "--output", png, "--json");
 
         // Then: ImageGrid defaults: 16-px images enlarged 6× to 96 px, 2-px gaps, a 22-px header row
         Assert.True(code == 0, err);
@@ -118,7 +118,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         var dir = f.NewDir("badlayer");
         foreach (var (cmd, layer) in new[] { ("attention", "3"), ("pca", "0") })
         {
-            var (code, err) = AnalysisCliFixture.Cli(cmd, "--checkpoint", f.Run, "--data", f.Data, "--layer", layer, "--out", Path.Combine(dir, cmd + ".png"));
+            var (code, err) = AnalysisCliFixture.Cli(cmd, "--checkpoint", f.Run, "--data", f.Data, "--layer", layer, "--output", Path.Combine(dir, cmd + ".png"));
             Assert.Equal(2, code);
             Assert.Contains($"--layer {layer} is out of range", err);
             Assert.Contains("2 encoder blocks, numbered 1 … 2", err);
@@ -147,7 +147,7 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         Assert.Equal(2, both.Code);
         Assert.Contains("not both", both.Error);
 
-        var outside = AnalysisCliFixture.Cli("attention", "--checkpoint", f.Run, "--data", f.Data, "--index", "5", "--count", "4", "--images", "0");
+        var outside = AnalysisCliFixture.Cli("attention", "--checkpoint", f.Run, "--data", f.Data, "--index", "5", "--count", "4");
         Assert.Equal(2, outside.Code);
         Assert.Contains("has 6 images", outside.Error);
 

@@ -80,7 +80,7 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     public void GivenOut_WhenKnnRuns_ThenTheJsonGoesThereWithKAndTemperatureDefaults()
     {
         var path = Path.Combine(_data.Root, "results", "knn.json");
-        var outcome = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = _data.Checkpoint, Data = _data.Spec, BatchSize = 16, Out = path }, Quiet);
+        var outcome = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = _data.Checkpoint, Data = _data.Spec, BatchSize = 16, Output = path }, Quiet);
 
         Assert.Equal([path], outcome.Files);
         Assert.False(File.Exists(Path.Combine(_data.EvalDir, "knn.json")));

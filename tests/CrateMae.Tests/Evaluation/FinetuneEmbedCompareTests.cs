@@ -102,7 +102,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         var path = Path.Combine(_data.Root, "out", "test.npy");
         var outcome = EmbedCommand.Run(new EmbedCommand.Settings
         {
-            Checkpoint = _data.RunDir, Data = _data.Spec, Out = path, Split = "test", BatchSize = 7,
+            Checkpoint = _data.RunDir, Data = _data.Spec, Output = path, Split = "test", BatchSize = 7,
         }, Quiet);
 
         Assert.Equal(Path.Combine(_data.Root, "out", "test.labels.npy"), outcome.Labels);
@@ -135,7 +135,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
     public void GivenEmbedOnTheTrainSplitTwice_WhenRun_ThenTheSecondUsesTheCache()
     {
         EmbedCommand.Settings Settings(string pool) =>
-            new() { Checkpoint = _data.RunDir, Data = _data.Spec, Out = Path.Combine(_data.Root, "train.npy"), Pool = pool };
+            new() { Checkpoint = _data.RunDir, Data = _data.Spec, Output = Path.Combine(_data.Root, "train.npy"), Pool = pool };
         var first = EmbedCommand.Run(Settings("mean"), Quiet);
         var second = EmbedCommand.Run(Settings("cls"), Quiet);
 
@@ -157,7 +157,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         FineTuneOf(0.91, 0.905).Save(Path.Combine(eval, "finetune", "finetune.json"));
         var md = Path.Combine(_data.Root, "cmp", "comparison.md");
 
-        var (comparison, files) = CompareCommand.Run(new CompareCommand.Settings { Runs = [crate, vit], Out = md });
+        var (comparison, files) = CompareCommand.Run(new CompareCommand.Settings { Runs = [crate, vit], Output = md });
 
         var markdown = File.ReadAllText(md);
         output.WriteLine(markdown);

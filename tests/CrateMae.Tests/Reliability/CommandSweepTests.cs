@@ -59,7 +59,7 @@ public sealed class CommandSweepTests : IClassFixture<CommandSweepTests.TinyRun>
     [InlineData("linprobe --checkpoint RUN --data mnist:NOWHERE", 1, "does not exist")]
     [InlineData("knn --checkpoint RUN --data DATA -k 0", 2, "-k")]
     [InlineData("finetune --checkpoint RUN --data DATA --epochs 0", 2, "--epochs")]
-    [InlineData("embed --checkpoint RUN --data DATA --out /proc/no-such-folder/x.npy", 1, "cannot create its folder")]
+    [InlineData("embed --checkpoint RUN --data DATA --output /proc/no-such-folder/x.npy", 1, "cannot create its folder")]
     [InlineData("compare NOWHERE", 2, "no such folder")]
     [InlineData("info --modle crate-base", 2, "Unknown option 'modle'")]
     public void Command_fails_in_one_line(string template, int exit, string fragment)

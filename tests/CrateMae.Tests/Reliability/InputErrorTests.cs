@@ -315,7 +315,7 @@ public sealed class InputErrorTests : IDisposable
         var other = Cli.TinyModel.Replace("\"depth\":1", "\"depth\":2");
         var args = ReliabilityData.Pretrain("mnist:" + data, Out, "--resume", Out);
         args[Array.IndexOf(args, Cli.TinyModel)] = other;
-        Cli.AssertOneLineError(Cli.Run(args), 2, "model config differs");
+        Cli.AssertOneLineError(Cli.Run(args), 2, "--model", "differs from the run's model", Path.Combine(Out, "config.json"));
 
         Cli.AssertOneLineError(Cli.Run(ReliabilityData.Pretrain("mnist:" + data, Out)), 2, "already holds a run", "--resume");
         Cli.AssertOneLineError(Cli.Run(ReliabilityData.Pretrain("mnist:" + data, _tmp.File("fresh"), "--resume", _tmp.File("nothing"))), 1,

@@ -59,7 +59,7 @@ public sealed class RunReportTests(AnalysisCliFixture f)
         var run = MakeRun();
 
         // When the report computes the missing analysis, attention maps and PCA from the image folder
-        var (code, err) = AnalysisCliFixture.Cli("report", run, "--data", f.Data, "--images", "6", "--json");
+        var (code, err) = AnalysisCliFixture.Cli("report", run, "--data", f.Data, "--limit", "6", "--json");
 
         // Then
         Assert.True(code == 0, err);

@@ -108,6 +108,34 @@ public sealed class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void Given_a_fixed_step_count_When_stopped_and_resumed_Then_the_run_ends_there_with_the_uninterrupted_losses_and_schedule()
+    {
+        var (train, test, artifacts) = RealData(images: 256);    // 8 steps per epoch
+        using (train)
+        using (test)
+        {
+            var fixedLength = Options(epochs: 2) with { TotalSteps = 13 };
+            var whole = Path.Combine(_dir, "fixed-whole");
+            var done = new Pretrainer(Tiny, fixedLength, train, test, whole, artifacts).Train();
+            Assert.Equal(13, done.Steps);
+            Assert.Equal(2, done.EpochsCompleted);
+            Assert.True(File.Exists(new RunFolder(whole).FinalCheckpoint));
+
+            var parted = Path.Combine(_dir, "fixed-parted");
+            Assert.Equal(10, new Pretrainer(Tiny, fixedLength with { MaxSteps = 10 }, train, test, parted, artifacts).Train().Steps);
+            Assert.Equal(13, new Pretrainer(Tiny, fixedLength, train, test, parted, artifacts).Train(resumeFrom: parted).Steps);
+            Assert.Equal(StepLosses(whole), StepLosses(parted));
+
+            var schedule = new LrSchedule(fixedLength.AbsoluteLr, fixedLength.WarmupEpochs, 13 / 8.0);
+            var lrs = MetricsLog.Read(new RunFolder(whole).Metrics).Where(r => (string?)r["type"] == "step").Select(r => r["lr"]!.GetValue<double>()).ToList();
+            Assert.Equal(Enumerable.Range(0, 13).Select(i => schedule.At(i / 8 + (double)(i % 8) / 8)), lrs);
+
+            var beyond = Assert.Throws<ArgumentException>(() => new Pretrainer(Tiny, Options(epochs: 1) with { TotalSteps = 13 }, train, test, whole, artifacts));
+            Assert.Contains("do not end in its last epoch", beyond.Message);
+        }
+    }
+
+    [Fact]
     public void Given_cancellation_during_training_When_stopped_Then_a_resumable_checkpoint_is_written_and_resume_completes()
     {
         var (train, test, artifacts) = RealData(images: 256);
