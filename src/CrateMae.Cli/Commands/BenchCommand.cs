@@ -51,6 +51,10 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Side of the square matmuls of the peak measurement (default 2048; 0 skips it).")]
         public int PeakSize { get; init; } = 2048;
 
+        [CommandOption("--onnx")]
+        [Description("Also run the feature extraction in ONNX Runtime on the exported encoder of the same model (same images, batch and threads) and report both.")]
+        public bool Onnx { get; init; }
+
         [CommandOption("--lockstep")]
         [Description("Before every step (warm-up and timed) print 'lockstep: ready PHASE warmup|timed' to stderr and wait for a line 'go' on stdin; after it print 'lockstep: done PHASE SECONDS'. For drivers that alternate the steps of several processes (bench/vs_official.py --paired).")]
         public bool Lockstep { get; init; }
@@ -60,6 +64,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             if (Only is not (null or "train" or "embed")) return ValidationResult.Error("--only: expected train or embed");
             if (Img is <= 0) return ValidationResult.Error("--img: expected a positive integer");
             if (Batch < 1) return ValidationResult.Error("--batch-size: expected an integer ≥ 1");
+            if (Onnx && (Lockstep || Device != "cpu")) return ValidationResult.Error("--onnx: only on the CPU and without --lockstep");
             return base.Validate();
         }
     }
@@ -82,6 +87,11 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             result = ThroughputBenchmark.Run(options);
         else
             result = AnsiConsole.Status().Start("warming up", ctx => ThroughputBenchmark.Run(options, s => ctx.Status(s)));
+        if (settings.Onnx)
+            result = result with
+            {
+                OnnxRuntime = OnnxRuntimeBench.Measure(config, settings.Batch, Math.Max(1, settings.Warmup), settings.Steps, options.Seed),
+            };
 
         if (settings.Json)
         {
@@ -111,6 +121,11 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         Row("train", r.Train);
         Row("embed", r.Embed);
         AnsiConsole.Write(table);
+        if (r.OnnxRuntime is { } ort)
+            AnsiConsole.WriteLine(
+                $"ONNX Runtime {ort.Version} (exported encoder, {ort.IntraOpThreads} intra-op thread(s)): embed {F(ort.MedianImgPerS, "F2")} img/s median, {F(ort.BestImgPerS, "F2")} best" +
+                (r.Embed is { } e ? $"; ours {F(e.MedianImgPerS / ort.MedianImgPerS, "F2")}× ONNX Runtime's" : "") +
+                $"; features within {ort.MaxRelativeDifference:E1} of ours (max|Δ|/max)");
         if (r.Peak is { } pk)
             AnsiConsole.MarkupLineInterpolated(
                 $"matmul peak {pk.Size}²: fp32 {F(pk.Fp32Gflops, "F1")} GFLOP/s, bf16 {Bf16(pk.Bf16Gflops)}; model shape {pk.ModelShape}: fp32 {F(pk.ModelShapeFp32Gflops, "F1")}, bf16 {Bf16(pk.ModelShapeBf16Gflops)}");

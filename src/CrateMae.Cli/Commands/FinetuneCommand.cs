@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using CrateMae.Data;
 using CrateMae.Evaluation;
+using CrateMae.IO;
 using CrateMae.Models;
 using CrateMae.Training;
 using Spectre.Console;
@@ -123,6 +124,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +
                       (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
 
+        using var writer = FolderLock.Acquire(output, "crate-mae finetune");   // one writer per output folder
         var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output);
         var counts = ParameterCount.Of(config);
         ui.Console.MarkupLineInterpolated(

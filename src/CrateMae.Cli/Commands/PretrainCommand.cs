@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using CrateMae.Data;
+using CrateMae.IO;
 using CrateMae.Models;
 using CrateMae.Training;
 using Spectre.Console;
@@ -85,8 +86,6 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         RandomMasking.KeepCount(config.NumPatches, options.MaskRatio);
         var output = s.Output ?? (configJson is not null ? Path.GetDirectoryName(Path.GetFullPath(configJson))!
             : s.Resume is { } r && Directory.Exists(r) ? r : Path.Combine("runs", config.Name));
-        if (s.Resume is null && File.Exists(new RunFolder(output).LastCheckpoint))
-            throw new ArgumentException($"--output {output} already holds a run; pass --resume {output} to continue it, or choose another --output");
 
         var request = new DataRequest
         {
@@ -100,6 +99,10 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         var stats = DataSetup.NormalizationFor(request, trainSet, config.InChans);
         var skipped = new[] { trainSet, testSet }.OfType<ImageFolder>().SelectMany(f => f.SkippedFiles).DistinctBy(b => b.Path).ToList();
         var artifacts = new RunArtifacts(stats, trainSet.Name) { SkippedImages = skipped, DataSource = source };
+        // One writer per run folder, for the whole run (released by the OS if this process dies).
+        using var writer = FolderLock.Acquire(output, s.Resume is null ? "crate-mae pretrain" : "crate-mae pretrain --resume");
+        if (s.Resume is null && File.Exists(new RunFolder(output).LastCheckpoint))
+            throw new ArgumentException($"--output {output} already holds a run; pass --resume {output} to continue it, or choose another --output");
 
         var counts = ParameterCount.Of(config);
         ui.Console.MarkupLineInterpolated(
