@@ -180,20 +180,23 @@ public sealed class LinearProbe
     /// centred), with its loss ready for fits at any λ.
     /// </summary>
     /// <remarks>
-    /// The solver works in preconditioned coordinates W = T W′. With the standardised features' covariance
-    /// Σ = V diag(e) Vᵀ and T = V diag((e/C + λ)^−½), the Hessian at the start (W = 0, where the softmax curvature is
-    /// about 1/C) becomes ≈ T(Σ/C + λI)T = I: the data term sees the features X T and the penalty stays the original
-    /// (λ/2)‖W‖² = (λ/2)‖T W′‖², so the minimiser is exactly the same; only the path to it changes. Correlated features
-    /// (neighbouring pixels, the channels of an encoder) make the plain problem ill-conditioned, and L-BFGS then needs
-    /// hundreds to thousands of iterations at small λ. T depends on λ, so each fit forms its own X T (one n×D×D product).
+    /// The solver works in whitened coordinates W = T W′: with the standardised features' covariance Σ = V diag(e) Vᵀ,
+    /// T = V diag(e^−½) (directions whose variance is below 1e-9 of the largest keep scale 1), so the data term sees
+    /// the features X T, whose covariance is the identity. The penalty stays the original (λ/2)‖W‖² = (λ/2)‖T W′‖²,
+    /// so the minimiser is exactly the same; only the path to it changes. Correlated features (neighbouring pixels,
+    /// the channels of an encoder) make the plain problem ill-conditioned, and L-BFGS then needs many more iterations.
+    /// The gradient tolerance applies to the gradient in these coordinates.
     /// </remarks>
     private sealed class Problem : IDisposable
     {
+        /// <summary>Eigenvalues below this fraction of the largest count as zero variance (scale 1).</summary>
+        private const double VarianceFloor = 1e-9;
+
         private readonly double[] _mean;
         private readonly double[] _invStd;
-        private readonly Tensor _xs;           // standardised features [n, D] float64
         private readonly Tensor _y;            // [n] int64
-        private readonly Tensor _eigenvalues;  // e [D], ascending
+        private readonly Tensor _xw;           // whitened features X T [n, D]
+        private readonly Tensor _scale;        // e^−½ [D] (1 where the variance vanishes)
         private readonly Tensor _eigenvectors; // V [D, D]
         private readonly int _classes;
         private readonly int _count;
@@ -227,10 +230,10 @@ public sealed class LinearProbe
             using var scope = NewDisposeScope();
             var xs = x.ToTensor().sub_(tensor(_mean, dtype: float64)).mul_(tensor(_invStd, dtype: float64));   // [n, D]
             var (e, v) = linalg.eigh(xs.t().mm(xs).div_(n));                                                    // Σ = V diag(e) Vᵀ
-            _xs = xs.DetachFromDisposeScope();
             _y = tensor(y, dtype: int64).DetachFromDisposeScope();
-            _eigenvalues = e.clamp_min(0).DetachFromDisposeScope();
+            _scale = where(e > VarianceFloor * e.max().item<double>(), e.clamp_min(1e-300).rsqrt(), ones_like(e)).DetachFromDisposeScope();
             _eigenvectors = v.DetachFromDisposeScope();
+            _xw = xs.mm(v.mul(_scale.unsqueeze(0))).DetachFromDisposeScope();
             _classes = classes;
             _count = n;
         }
@@ -238,10 +241,10 @@ public sealed class LinearProbe
         public LinearProbe Fit(double lambda, LbfgsOptions solver, double[]? warmStart)
         {
             using var scope = NewDisposeScope();
-            var scale = _eigenvalues.div(_classes).add_(lambda).rsqrt_();                  // (e/C + λ)^−½
+            var scale = _scale;                                                             // e^−½
             var t = _eigenvectors.mul(scale.unsqueeze(0));                                  // T = V diag(scale)
             var tInverse = _eigenvectors.div(scale.unsqueeze(0)).t();                       // T⁻¹ = diag(1/scale) Vᵀ
-            using var objective = new SoftmaxObjective(_xs.mm(t), _y, _classes, lambda, penalty: t.t().mm(t));
+            using var objective = new SoftmaxObjective(_xw, _y, _classes, lambda, penalty: t.t().mm(t));
             var theta0 = warmStart is { } w && w.Length == objective.ParameterCount
                 ? Transform(w, tInverse)                                                    // W′ = T⁻¹ W
                 : new double[objective.ParameterCount];
@@ -263,9 +266,9 @@ public sealed class LinearProbe
 
         public void Dispose()
         {
-            _xs.Dispose();
             _y.Dispose();
-            _eigenvalues.Dispose();
+            _scale.Dispose();
+            _xw.Dispose();
             _eigenvectors.Dispose();
         }
     }
