@@ -179,11 +179,25 @@ public sealed class LinearProbe
     /// One training set, standardised once (mean and population std per dimension; constant dimensions are only
     /// centred), with its loss ready for fits at any λ.
     /// </summary>
+    /// <remarks>
+    /// The solver works in whitened coordinates W = T W′: with the standardised features' covariance Σ = V diag(e) Vᵀ,
+    /// T = V diag(e^−½) (directions whose variance is below 1e-9 of the largest keep scale 1), so the data term sees
+    /// the features X T, whose covariance is the identity. The penalty stays the original (λ/2)‖W‖² = (λ/2)‖T W′‖²,
+    /// so the minimiser is exactly the same; only the path to it changes. Correlated features (neighbouring pixels,
+    /// the channels of an encoder) make the plain problem ill-conditioned, and L-BFGS then needs many more iterations.
+    /// The gradient tolerance applies to the gradient in these coordinates.
+    /// </remarks>
     private sealed class Problem : IDisposable
     {
+        /// <summary>Eigenvalues below this fraction of the largest count as zero variance (scale 1).</summary>
+        private const double VarianceFloor = 1e-9;
+
         private readonly double[] _mean;
         private readonly double[] _invStd;
-        private readonly SoftmaxObjective _objective;
+        private readonly Tensor _y;            // [n] int64
+        private readonly Tensor _xw;           // whitened features X T [n, D]
+        private readonly Tensor _scale;        // e^−½ [D] (1 where the variance vanishes)
+        private readonly Tensor _eigenvectors; // V [D, D]
         private readonly int _classes;
         private readonly int _count;
 
@@ -214,21 +228,49 @@ public sealed class LinearProbe
                 _invStd[j] = std > 1e-12 ? 1.0 / std : 1.0;
             }
             using var scope = NewDisposeScope();
-            var xs = x.ToTensor().sub_(tensor(_mean, dtype: float64)).mul_(tensor(_invStd, dtype: float64));
-            _objective = new SoftmaxObjective(xs, tensor(y, dtype: int64), classes, lambda: 0);
+            var xs = x.ToTensor().sub_(tensor(_mean, dtype: float64)).mul_(tensor(_invStd, dtype: float64));   // [n, D]
+            var (e, v) = linalg.eigh(xs.t().mm(xs).div_(n));                                                    // Σ = V diag(e) Vᵀ
+            _y = tensor(y, dtype: int64).DetachFromDisposeScope();
+            _scale = where(e > VarianceFloor * e.max().item<double>(), e.clamp_min(1e-300).rsqrt(), ones_like(e)).DetachFromDisposeScope();
+            _eigenvectors = v.DetachFromDisposeScope();
+            _xw = xs.mm(v.mul(_scale.unsqueeze(0))).DetachFromDisposeScope();
             _classes = classes;
             _count = n;
         }
 
         public LinearProbe Fit(double lambda, LbfgsOptions solver, double[]? warmStart)
         {
-            _objective.Lambda = lambda;
-            var theta0 = warmStart is { } w && w.Length == _objective.ParameterCount ? w : new double[_objective.ParameterCount];
-            var result = new Lbfgs(solver).Minimize(_objective.Evaluate, theta0);
-            return new LinearProbe(_mean, _invStd, result.X, _classes, lambda, result, [], _count, 0);
+            using var scope = NewDisposeScope();
+            var scale = _scale;                                                             // e^−½
+            var t = _eigenvectors.mul(scale.unsqueeze(0));                                  // T = V diag(scale)
+            var tInverse = _eigenvectors.div(scale.unsqueeze(0)).t();                       // T⁻¹ = diag(1/scale) Vᵀ
+            using var objective = new SoftmaxObjective(_xw, _y, _classes, lambda, penalty: t.t().mm(t));
+            var theta0 = warmStart is { } w && w.Length == objective.ParameterCount
+                ? Transform(w, tInverse)                                                    // W′ = T⁻¹ W
+                : new double[objective.ParameterCount];
+            var result = new Lbfgs(solver).Minimize(objective.Evaluate, theta0);
+            return new LinearProbe(_mean, _invStd, Transform(result.X, t), _classes, lambda, result, [], _count, 0);
         }
 
-        public void Dispose() => _objective.Dispose();
+        /// <summary>θ = [W (D×C), b] → [M·W, b].</summary>
+        private double[] Transform(double[] theta, Tensor m)
+        {
+            using var scope = NewDisposeScope();
+            int dc = _mean.Length * _classes;
+            var mapped = m.mm(tensor(theta[..dc], dtype: float64).view(_mean.Length, _classes)).contiguous();
+            var result = new double[theta.Length];
+            MemoryMarshal.Cast<byte, double>(mapped.bytes).CopyTo(result);
+            theta.AsSpan(dc).CopyTo(result.AsSpan(dc));
+            return result;
+        }
+
+        public void Dispose()
+        {
+            _y.Dispose();
+            _scale.Dispose();
+            _xw.Dispose();
+            _eigenvectors.Dispose();
+        }
     }
 
     private double[] LogitsCore(Matrix x)

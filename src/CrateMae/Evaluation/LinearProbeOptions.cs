@@ -22,7 +22,14 @@ public sealed record LinearProbeOptions
     public int? NumClasses { get; init; }
 
     /// <summary>L-BFGS settings (gradient-norm tolerance, iteration cap, history).</summary>
-    public LbfgsOptions Solver { get; init; } = new();
+    public LbfgsOptions Solver { get; init; } = new() { GradientTolerance = DefaultTolerance };
+
+    /// <summary>
+    /// Gradient-norm tolerance of the probe's fits: 1e-4, scikit-learn's default <c>tol</c> for the same mean loss, here on the
+    /// Euclidean norm of the whitened gradient (at least as strict as its largest component). Top-1 agrees with a 1e-6
+    /// fit to within one test image on raw Fashion-MNIST pixels.
+    /// </summary>
+    public const double DefaultTolerance = 1e-4;
 
     /// <summary><paramref name="count"/> values from <paramref name="min"/> to <paramref name="max"/>, evenly spaced in log10.</summary>
     public static IReadOnlyList<double> LogSpace(double min, double max, int count)

@@ -23,7 +23,7 @@ public sealed class LinearProbeTests(ITestOutputHelper output)
         Assert.Equal(6, result.ValCurve.Count);
         Assert.Equal(100, result.ValSize);                                       // 10 % of 1000, 20 per class
         Assert.True(result.Converged, $"final fit did not converge: grad norm {result.GradNorm}");
-        Assert.True(result.GradNorm <= new LbfgsOptions().GradientTolerance);
+        Assert.True(result.GradNorm <= LinearProbeOptions.DefaultTolerance);
         Assert.Contains(result.ChosenReg, new LinearProbeOptions().RegularisationGrid);
         Assert.Equal(5, result.NumClasses);
         Assert.Equal(1000, result.TrainSize);
