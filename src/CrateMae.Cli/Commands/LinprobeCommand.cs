@@ -27,8 +27,8 @@ public sealed class LinprobeCommand : Command<LinprobeCommand.Settings>
         public int MaxIter { get; init; } = 1000;
 
         [CommandOption("--tolerance <G>")]
-        [Description("L-BFGS stops when the gradient norm is at most G (default 1e-6).")]
-        public double Tolerance { get; init; } = 1e-6;
+        [Description("L-BFGS stops when the norm of the (whitened) gradient is at most G (default 1e-4, scikit-learn's tol).")]
+        public double Tolerance { get; init; } = LinearProbeOptions.DefaultTolerance;
 
         public LinearProbeOptions ProbeOptions()
         {
@@ -65,12 +65,20 @@ public sealed class LinprobeCommand : Command<LinprobeCommand.Settings>
         return 0;
     }
 
+    /// <summary>One progress line per fit: λ, validation top-1, iterations, convergence, seconds.</summary>
+    internal static string Describe(ProbeFit fit)
+    {
+        var p = fit.Point;
+        string what = fit.Final ? $"final fit on all training images, λ {p.Reg:G3}" : $"λ {p.Reg:G3}: validation top-1 {100 * p.ValTop1:F2} %";
+        return $"  {what}, {p.Iterations} iterations, {(p.Converged ? "converged" : "stopped at the iteration cap")} ({fit.Seconds:F1} s)";
+    }
+
     /// <summary>The whole command without printing the result (used by the tests).</summary>
     public static FeatureEvaluationOutcome Run(Settings s, Reporter ui, CancellationToken cancellationToken = default)
     {
         var options = s.ProbeOptions();
         return FeatureEvaluation.Run(s, ui,
-            f => LinearProbe.Evaluate(f.TrainX, f.TrainY, f.TestX, f.TestY, f.Model, f.Pooling, options),
+            f => LinearProbe.Evaluate(f.TrainX, f.TrainY, f.TestX, f.TestY, f.Model, f.Pooling, options, fit => ui.Info(Describe(fit))),
             EvalFiles.LinearProbe, cancellationToken);
     }
 }

@@ -59,7 +59,8 @@ public sealed class LinearProbe
     /// <summary>Chooses λ on a validation split, then refits on all of <paramref name="features"/>.</summary>
     /// <param name="features">[n, D] floating point (any device; copied to CPU float64).</param>
     /// <param name="labels">[n] integer class indices in [0, C).</param>
-    public static LinearProbe Fit(Tensor features, Tensor labels, LinearProbeOptions? options = null)
+    /// <param name="progress">Called after each fit of the λ search (and after the final refit, with no validation top-1).</param>
+    public static LinearProbe Fit(Tensor features, Tensor labels, LinearProbeOptions? options = null, Action<ProbeFit>? progress = null)
     {
         options = (options ?? new LinearProbeOptions()).Validate();
         var (x, y) = ReadData(features, labels, nameof(features), nameof(labels));
@@ -84,15 +85,20 @@ public sealed class LinearProbe
             double[]? warm = null;
             foreach (int i in order)
             {
+                var clock = Stopwatch.StartNew();
                 var probe = part.Fit(grid[i], options.Solver, warm);
                 warm = thetas[i] = probe._theta;
                 points[i] = new RegularisationPoint(grid[i], probe.Accuracy(xVal, yVal), probe.Solver.Iterations, probe.Solver.Converged);
+                progress?.Invoke(new ProbeFit(points[i], clock.Elapsed.TotalSeconds, Final: false));
             }
         }
         // Best validation accuracy; ties → larger λ (the simpler model).
         int best = order.OrderByDescending(i => points[i].ValTop1).ThenByDescending(i => grid[i]).First();
+        var finalClock = Stopwatch.StartNew();
         using var full = new Problem(x, y, c);
         var final = full.Fit(grid[best], options.Solver, thetas[best]);
+        progress?.Invoke(new ProbeFit(new RegularisationPoint(grid[best], double.NaN, final.Solver.Iterations, final.Solver.Converged),
+            finalClock.Elapsed.TotalSeconds, Final: true));
         return new LinearProbe(final._mean, final._invStd, final._theta, c, grid[best], final.Solver, points, y.Length, valIdx.Length);
     }
 
@@ -113,7 +119,7 @@ public sealed class LinearProbe
     /// returns the JSON-ready record. C defaults to 1 + the largest label in either set.
     /// </summary>
     public static LinearProbeResult Evaluate(Tensor trainFeatures, Tensor trainLabels, Tensor testFeatures, Tensor testLabels,
-        string model, Pooling? pooling, LinearProbeOptions? options = null)
+        string model, Pooling? pooling, LinearProbeOptions? options = null, Action<ProbeFit>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var sw = Stopwatch.StartNew();
@@ -123,7 +129,7 @@ public sealed class LinearProbe
             long maxLabel = Math.Max(MaxLabel(trainLabels, nameof(trainLabels)), MaxLabel(testLabels, nameof(testLabels)));
             options = options with { NumClasses = (int)Math.Max(2, maxLabel + 1) };
         }
-        var probe = Fit(trainFeatures, trainLabels, options);
+        var probe = Fit(trainFeatures, trainLabels, options, progress);
         double top1 = probe.Accuracy(testFeatures, testLabels);
         sw.Stop();
         return new LinearProbeResult

@@ -6,3 +6,4 @@ namespace CrateMae.Evaluation;
 /// <param name="Iterations">L-BFGS iterations of this fit (warm-started from the next stronger λ).</param>
 /// <param name="Converged">Whether the gradient norm reached the tolerance.</param>
 public sealed record RegularisationPoint(double Reg, double ValTop1, int Iterations, bool Converged);
+

@@ -49,8 +49,8 @@ public sealed class RunFolderLockTests : IDisposable
 
         var end = first.WaitForExit(TimeSpan.FromMinutes(4));
         Assert.True(end.ExitCode == 0, end.ToString());
-        var epochs = MetricsLog.Read(new RunFolder(run).Metrics).Count(r => (string?)r["type"] == "epoch");
-        Assert.Equal(6, epochs);                                          // one run's lines only
+        var epochs = MetricsLog.Read(new RunFolder(run).Metrics).Where(r => (string?)r["type"] == "epoch").Select(r => MetricsLog.Integer(r, "epoch") ?? -1).ToList();
+        Assert.Equal(Enumerable.Range(0, 7).Select(e => (long)e), epochs);     // one run's lines only: epoch 0 (before training) … 6
         Assert.True(File.Exists(new RunFolder(run).FinalCheckpoint));
         using var ckpt = Checkpoint.Load(new RunFolder(run).FinalCheckpoint);   // intact
     }
