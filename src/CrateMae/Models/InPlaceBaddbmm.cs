@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using System.Reflection;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ internal static unsafe class InPlaceBaddbmm
         Check(self, batch1, batch2);
         if (Fn == null)
         {
-            using var sum = Kernels.Baddbmm(self, batch1, batch2, 1, (float)alpha);
+            using var sum = Products.Baddbmm(self, batch1, batch2, 1, (float)alpha);
             self.copy_(sum);
             return;
         }

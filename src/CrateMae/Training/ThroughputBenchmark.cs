@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json;
@@ -503,7 +504,7 @@ public static class ThroughputBenchmark
         after.Windows > before.Windows ? (double)(after.Spinning - before.Spinning) / (after.Windows - before.Windows) : null;
 
     /// <summary>"openmp" when our row kernels run on libtorch's OpenMP team, else ".NET thread pool (reason)".</summary>
-    public static string KernelThreads() => Models.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Models.OpenMpTeam.Origin})";
+    public static string KernelThreads() => Kernels.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Kernels.OpenMpTeam.Origin})";
 
     /// <summary>"jemalloc (MALLOC_CONF)" when jemalloc is mapped into this process, else "glibc".</summary>
     public static string Allocator()

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using CrateMae.Training;
 
