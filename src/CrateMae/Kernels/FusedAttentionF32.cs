@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 using static CrateMae.Kernels.SimdTensor;
 
@@ -14,8 +16,9 @@ namespace CrateMae.Kernels;
 /// <remarks>
 /// Why: in fp32 training at 224 px (N = 197, d_h = 48) libtorch's CPU flash kernel spent about 28 % of a crate-small
 /// step in small MKL products (64-row query blocks, ≈ 125 GFLOP/s on two cores; MKL_VERBOSE), and the explicit form
-/// kept 360 MB of probabilities at batch 8. Here the products are register-blocked FMA kernels (6 × 4 and 8 × 3 vector
-/// output tiles: 6 × 64 and 8 × 48 floats at 16 lanes), and
+/// kept 360 MB of probabilities at batch 8. Here the products are register-blocked FMA kernels sized to the register
+/// file (<see cref="VectorRegisters"/>): 6 × 4 and 8 × 3 vector output tiles with 32 registers (6 × 64 and 8 × 48
+/// floats at 16 lanes), 6 × 2 with 16 (AVX2), and
 /// the backward exploits that the scores are symmetric (one set of queries, keys and values): the gradient of A is
 /// Pᵀ·dO + α(dS + dSᵀ)·A, one product fewer than dS·A and dSᵀ·A separately. The probabilities are recomputed with the
 /// forward's own arithmetic (same products, same exponential, the saved row maximum and 1/sum), so they are the
@@ -27,6 +30,12 @@ namespace CrateMae.Kernels;
 internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<FusedAttentionF32>
 {
     public override string Name => nameof(FusedAttentionF32);
+
+    /// <summary>
+    /// Vector registers the tiles may fill: 32 with AVX-512 (whose encoding reaches 32 registers at every width) and on
+    /// ARM64, 16 on x86 without AVX-512 (AVX2): 24 accumulators there would spill to the stack.
+    /// </summary>
+    internal static readonly int VectorRegisters = Avx512F.IsSupported || AdvSimd.Arm64.IsSupported ? 32 : 16;
 
     /// <summary>
     /// Whether the kernel takes A [B, N, K·d] with <paramref name="heads"/> heads at <paramref name="bits"/>: contiguous
@@ -83,14 +92,18 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
     /// <summary>
     /// The output [B, N, K·d] and, per head and row, the maximum of the scaled scores and 1 / Σ exp (float32 [B·K, N]).
     /// </summary>
-    internal static (Tensor O, Tensor RowMax, Tensor RowInv) Forward(Tensor a, int heads, float alpha, int bits) => bits switch
+    internal static (Tensor O, Tensor RowMax, Tensor RowInv) Forward(Tensor a, int heads, float alpha, int bits, int registers = 0)
     {
-        512 => Forward<V512>(a, heads, alpha),
-        256 => Forward<V256>(a, heads, alpha),
-        _ => Forward<V128>(a, heads, alpha),
-    };
+        bool wide = (registers == 0 ? VectorRegisters : registers) >= 32;
+        return bits switch
+        {
+            512 => Forward<V512>(a, heads, alpha, wide),
+            256 => Forward<V256>(a, heads, alpha, wide),
+            _ => Forward<V128>(a, heads, alpha, wide),
+        };
+    }
 
-    private static (Tensor O, Tensor RowMax, Tensor RowInv) Forward<TVec>(Tensor a, int heads, float alpha) where TVec : struct, IVec<TVec>
+    private static (Tensor O, Tensor RowMax, Tensor RowInv) Forward<TVec>(Tensor a, int heads, float alpha, bool wide) where TVec : struct, IVec<TVec>
     {
         var l = new Layout(a, heads);
         var o = empty_like(a);
@@ -100,22 +113,26 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
         ForEachHead(l, TVec.Lanes, (w, h) =>
         {
             long at = l.Offset(h);
-            Probabilities<TVec>(w, l, pa + at, alpha, pm + (long)h * l.N, pi + (long)h * l.N, recompute: false);
-            Gemm<TVec>(w.P, w.Np, 1, l.N, pa + at, l.Ld, l.D, po + at, l.Ld, l.N, accumulate: false);        // O = P A
+            Probabilities<TVec>(w, l, pa + at, alpha, pm + (long)h * l.N, pi + (long)h * l.N, recompute: false, wide);
+            Gemm<TVec>(w.P, w.Np, 1, l.N, pa + at, l.Ld, l.D, po + at, l.Ld, l.N, accumulate: false, wide);        // O = P A
         });
         GC.KeepAlive(a);
         return (o, rowMax, rowInv);
     }
 
     /// <summary>dA = Pᵀ dO + α (dS + dSᵀ) A with dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO Aᵀ; P recomputed.</summary>
-    internal static Tensor Backward(Tensor a, Tensor dO, Tensor rowMax, Tensor rowInv, int heads, float alpha, int bits) => bits switch
+    internal static Tensor Backward(Tensor a, Tensor dO, Tensor rowMax, Tensor rowInv, int heads, float alpha, int bits, int registers = 0)
     {
-        512 => Backward<V512>(a, dO, rowMax, rowInv, heads, alpha),
-        256 => Backward<V256>(a, dO, rowMax, rowInv, heads, alpha),
-        _ => Backward<V128>(a, dO, rowMax, rowInv, heads, alpha),
-    };
+        bool wide = (registers == 0 ? VectorRegisters : registers) >= 32;
+        return bits switch
+        {
+            512 => Backward<V512>(a, dO, rowMax, rowInv, heads, alpha, wide),
+            256 => Backward<V256>(a, dO, rowMax, rowInv, heads, alpha, wide),
+            _ => Backward<V128>(a, dO, rowMax, rowInv, heads, alpha, wide),
+        };
+    }
 
-    private static Tensor Backward<TVec>(Tensor a, Tensor dO, Tensor rowMax, Tensor rowInv, int heads, float alpha) where TVec : struct, IVec<TVec>
+    private static Tensor Backward<TVec>(Tensor a, Tensor dO, Tensor rowMax, Tensor rowInv, int heads, float alpha, bool wide) where TVec : struct, IVec<TVec>
     {
         var l = new Layout(a, heads);
         var da = empty_like(a);
@@ -124,12 +141,12 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
         ForEachHead(l, TVec.Lanes, (w, h) =>
         {
             long at = l.Offset(h);
-            Probabilities<TVec>(w, l, pa + at, alpha, pm + (long)h * l.N, pi + (long)h * l.N, recompute: true);
+            Probabilities<TVec>(w, l, pa + at, alpha, pm + (long)h * l.N, pi + (long)h * l.N, recompute: true, wide);
             int np = w.Np;
-            Gemm<TVec>(pg + at, l.Ld, 1, l.N, w.At, np, np, w.S, np, l.D, accumulate: false);                 // dP = dO Aᵀ
+            Gemm<TVec>(pg + at, l.Ld, 1, l.N, w.At, np, np, w.S, np, l.D, accumulate: false, wide);                 // dP = dO Aᵀ
             SoftmaxBackwardSymmetrised<TVec>(w.P, w.S, l.N, np, alpha);                                         // S ← α(dS + dSᵀ)
-            Gemm<TVec>(w.P, 1, np, l.N, pg + at, l.Ld, l.D, pd + at, l.Ld, l.N, accumulate: false);           // Pᵀ dO
-            Gemm<TVec>(w.S, np, 1, l.N, pa + at, l.Ld, l.D, pd + at, l.Ld, l.N, accumulate: true);            // + α(dS + dSᵀ) A
+            Gemm<TVec>(w.P, 1, np, l.N, pg + at, l.Ld, l.D, pd + at, l.Ld, l.N, accumulate: false, wide);           // Pᵀ dO
+            Gemm<TVec>(w.S, np, 1, l.N, pa + at, l.Ld, l.D, pd + at, l.Ld, l.N, accumulate: true, wide);            // + α(dS + dSᵀ) A
         });
         GC.KeepAlive(a);
         GC.KeepAlive(dO);
@@ -187,7 +204,7 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
     /// Packs Aᵀ, computes S = A Aᵀ and P = softmax(α S) row by row into the workspace. Forward: stores each row's maximum
     /// of α S and 1 / Σ exp; recompute: reads them, so P is the forward's bit for bit.
     /// </summary>
-    private static void Probabilities<TVec>(Workspace w, Layout l, float* a, float alpha, float* rowMax, float* rowInv, bool recompute)
+    private static void Probabilities<TVec>(Workspace w, Layout l, float* a, float alpha, float* rowMax, float* rowInv, bool recompute, bool wide)
         where TVec : struct, IVec<TVec>
     {
         int np = w.Np, n = l.N, d = l.D;
@@ -197,7 +214,7 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
             for (int j = 0; j < n; j++) dst[j] = a[(long)j * l.Ld + k];
             for (int j = n; j < np; j++) dst[j] = 0f;
         }
-        Gemm<TVec>(a, l.Ld, 1, n, w.At, np, np, w.S, np, d, accumulate: false);                               // S = A Aᵀ
+        Gemm<TVec>(a, l.Ld, 1, n, w.At, np, np, w.S, np, d, accumulate: false, wide);                               // S = A Aᵀ
         var row = new SoftmaxRow<TVec>(n, alpha);
         for (int i = 0; i < n; i++)
         {
@@ -299,20 +316,30 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
 
     /// <summary>
     /// C[m, cols] (+)= X[m, k] · Y[k, cols] with X read as x[r·rs + p·ps] (row-major or transposed), Y row-major with
-    /// leading dimension ldy and cols a whole number of vectors, C with leading dimension ldc.
+    /// leading dimension ldy and cols a whole number of vectors, C with leading dimension ldc. <paramref name="wide"/>: 32
+    /// vector registers (6 × 4 and 8 × 3 vector tiles), else 16 (6 × 2).
     /// </summary>
-    private static void Gemm<TVec>(float* x, int rs, int ps, int m, float* y, int ldy, int cols, float* c, int ldc, int k, bool accumulate)
+    private static void Gemm<TVec>(float* x, int rs, int ps, int m, float* y, int ldy, int cols, float* c, int ldc, int k, bool accumulate, bool wide)
         where TVec : struct, IVec<TVec>
     {
         int lanes = TVec.Lanes;
         int j = 0;
-        for (; j + 4 * lanes <= cols; j += 4 * lanes)
+        if (!wide)
+        {
+            for (; j + 2 * lanes <= cols; j += 2 * lanes)
+            {
+                int i = 0;
+                for (; i + 6 <= m; i += 6) Tile6x2<TVec>(x + (long)i * rs, rs, ps, y + j, ldy, c + (long)i * ldc + j, ldc, k, accumulate);
+                for (; i < m; i++) Row<TVec>(x + (long)i * rs, ps, y + j, ldy, c + (long)i * ldc + j, 2, k, accumulate);
+            }
+        }
+        for (; wide && j + 4 * lanes <= cols; j += 4 * lanes)
         {
             int i = 0;
             for (; i + 6 <= m; i += 6) Tile6x4<TVec>(x + (long)i * rs, rs, ps, y + j, ldy, c + (long)i * ldc + j, ldc, k, accumulate);
             for (; i < m; i++) Row<TVec>(x + (long)i * rs, ps, y + j, ldy, c + (long)i * ldc + j, 4, k, accumulate);
         }
-        if (cols - j == 3 * lanes)
+        if (wide && cols - j == 3 * lanes)
         {
             int i = 0;
             for (; i + 8 <= m; i += 8) Tile8x3<TVec>(x + (long)i * rs, rs, ps, y + j, ldy, c + (long)i * ldc + j, ldc, k, accumulate);
@@ -429,6 +456,49 @@ internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<F
         TVec.Store(c50, c); TVec.Store(c51, c + L); TVec.Store(c52, c + 2 * L); c += ldc;
         TVec.Store(c60, c); TVec.Store(c61, c + L); TVec.Store(c62, c + 2 * L); c += ldc;
         TVec.Store(c70, c); TVec.Store(c71, c + L); TVec.Store(c72, c + 2 * L);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x2<TVec>(float* x, int rs, int ps, float* y, int ldy, float* c, int ldc, int k, bool accumulate)
+        where TVec : struct, IVec<TVec>
+    {
+        int L = TVec.Lanes;
+        TVec c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (accumulate)
+        {
+            float* q = c;
+            c00 = TVec.Load(q); c01 = TVec.Load(q + L); q += ldc;
+            c10 = TVec.Load(q); c11 = TVec.Load(q + L); q += ldc;
+            c20 = TVec.Load(q); c21 = TVec.Load(q + L); q += ldc;
+            c30 = TVec.Load(q); c31 = TVec.Load(q + L); q += ldc;
+            c40 = TVec.Load(q); c41 = TVec.Load(q + L); q += ldc;
+            c50 = TVec.Load(q); c51 = TVec.Load(q + L);
+        }
+        else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = TVec.Zero;
+        long r1 = rs, r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs;
+        float* xp = x, yp = y;
+        for (int p = 0; p < k; p++, xp += ps, yp += ldy)
+        {
+            var y0 = TVec.Load(yp); var y1 = TVec.Load(yp + L);
+            var b = TVec.Create(xp[0]);
+            c00 = TVec.Fma(b, y0, c00); c01 = TVec.Fma(b, y1, c01);
+            b = TVec.Create(xp[r1]);
+            c10 = TVec.Fma(b, y0, c10); c11 = TVec.Fma(b, y1, c11);
+            b = TVec.Create(xp[r2]);
+            c20 = TVec.Fma(b, y0, c20); c21 = TVec.Fma(b, y1, c21);
+            b = TVec.Create(xp[r3]);
+            c30 = TVec.Fma(b, y0, c30); c31 = TVec.Fma(b, y1, c31);
+            b = TVec.Create(xp[r4]);
+            c40 = TVec.Fma(b, y0, c40); c41 = TVec.Fma(b, y1, c41);
+            b = TVec.Create(xp[r5]);
+            c50 = TVec.Fma(b, y0, c50); c51 = TVec.Fma(b, y1, c51);
+        }
+        TVec.Store(c00, c); TVec.Store(c01, c + L); c += ldc;
+        TVec.Store(c10, c); TVec.Store(c11, c + L); c += ldc;
+        TVec.Store(c20, c); TVec.Store(c21, c + L); c += ldc;
+        TVec.Store(c30, c); TVec.Store(c31, c + L); c += ldc;
+        TVec.Store(c40, c); TVec.Store(c41, c + L); c += ldc;
+        TVec.Store(c50, c); TVec.Store(c51, c + L);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

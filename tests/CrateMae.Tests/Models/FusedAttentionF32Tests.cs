@@ -8,7 +8,8 @@ namespace CrateMae.Tests.Models;
 /// MSSA's float32 per-head attention kernel against the plain computation in float64 (split heads, A Aᵀ·α, softmax, P A,
 /// merged heads, and autograd's gradient of it), for token counts with and without a partial last vector (below one
 /// vector, the 224-px case, beyond the 6-row and 8-row tiles), every head width the tiles cover (one to four vectors),
-/// and head counts that split unevenly over threads, at every vector width this CPU accelerates. (The fixture-level check is FastPathTests' Fused variant.)
+/// and head counts that split unevenly over threads, at every vector width this CPU accelerates and with the tiles of
+/// both register-file sizes. (The fixture-level check is FastPathTests' Fused variant.)
 /// </summary>
 public sealed class FusedAttentionF32Tests
 {
@@ -71,6 +72,14 @@ public sealed class FusedAttentionF32Tests
         Assert.Equal(a.shape, y.shape);
         TensorAssert.RelativeToMax(y, yRef, Tolerance, "output");
         TensorAssert.RelativeToMax(x.grad!, gradRef, Tolerance, "dA");
+        // and the tiles of both register files (16: AVX2's 6 × 2 vectors; 32: 6 × 4 and 8 × 3) bit for bit, since every
+        // output element sums over the inner dimension in the same order whatever the tile
+        foreach (var registers in new[] { 16, 32 })
+        {
+            var (o, rowMax, rowInv) = FusedAttentionF32.Forward(a, heads, (float)alpha, bits, registers);
+            TensorAssert.Exact(o, y.detach(), $"output, {registers}-register tiles");
+            TensorAssert.Exact(FusedAttentionF32.Backward(a, dO, rowMax, rowInv, heads, (float)alpha, bits, registers), x.grad!, $"dA, {registers}-register tiles");
+        }
     }
 
     [Theory]
