@@ -23,9 +23,9 @@ namespace CrateMae.Kernels;
 /// Pᵀ·dO + α(dS + dSᵀ)·A, one product fewer than dS·A and dSᵀ·A separately. The probabilities are recomputed with the
 /// forward's own arithmetic (same products, same exponential, the saved row maximum and 1/sum), so they are the
 /// forward's bit for bit. The heads are read in place from A [B, N, K·d] and the output is written merged, so there is
-/// no copy of the heads either way. Used for fp32 MSSA, with and without autograd, for head widths that are whole
-/// vectors (at 16 lanes 16, 32, 48, 64, …; at 8 or 4 lanes any multiple of 8 or 4) with the vector kernels on
-/// (<see cref="KernelOptions.ResolveAttention"/>); elsewhere the explicit form or libtorch's flash kernel runs.
+/// no copy of the heads either way. Used for fp32 MSSA with the vector kernels on, for head widths that are whole
+/// vectors (at 16 lanes 16, 32, 48, 64, …; at 8 or 4 lanes any multiple of 8 or 4), where
+/// <see cref="KernelOptions.ResolveAttention"/> measured it faster; elsewhere the explicit form or libtorch's flash kernel runs.
 /// </remarks>
 internal sealed unsafe class FusedAttentionF32 : autograd.SingleTensorFunction<FusedAttentionF32>
 {

@@ -139,12 +139,14 @@ public sealed record KernelOptions
     {
         if (Attention != AttentionKernel.Auto) return Attention;
         if (device != DeviceType.CPU) return AttentionKernel.Sdpa;
-        // Measured on AVX-512 (docs/performance.md §2, in-process A/B, one step of each in turn). fp32 MSSA: our per-head
-        // kernel beats libtorch's CPU flash kernel with and without autograd (224-px training steps 8–13 % faster,
-        // feature extraction 2–7 %), matches or beats the explicit form at N = 50–65 (−1 % to +5 %), and keeps no N × N
-        // tensor. The rule depends only on our vector kernels running (any width): the per-head kernel's products are
-        // register-tiled at every width, and libtorch's flash kernel is vectorised at the same width on the same CPU.
-        if (dtype == ScalarType.Float32 && tiedQkv && Simd && FusedAttentionF32.SupportsShape(tokens, headWidth, VectorBits))
+        // fp32 MSSA: our per-head kernel keeps no N × N tensor, and its speed against libtorch's CPU flash kernel depends
+        // on the vector width (in-process A/B, docs/performance.md §2). At 16 lanes (AVX-512) it is faster with and
+        // without autograd (224-px training steps 8–13 %, feature extraction 2–7 %) and matches or beats the explicit
+        // form at N = 50–65. At 8 lanes (AVX2; against libtorch's AVX2 kernels) it trains faster (attention forward and
+        // backward 1.7–2.2× as fast at N = 65 and 197) while the flash kernel's forward alone stays ahead, so it is chosen with
+        // autograd only. At 4 lanes it trains faster only on short sequences (N = 65: 1.6× as fast; N = 197: 0.85×).
+        if (dtype == ScalarType.Float32 && tiedQkv && Simd && FusedAttentionF32.SupportsShape(tokens, headWidth, VectorBits)
+            && (VectorBits >= 512 || (grad && (VectorBits >= 256 || tokens <= MaxExplicitFloat32Tokens))))
             return AttentionKernel.Fused;
         // Otherwise, with our row softmax the explicit form trains faster than libtorch's CPU flash kernel in fp32 too
         // (+5 % at N = 65, +3 % at N = 50, +2.3 % at N = 197: no zero-filled gradient buffers and no sum of three q/k/v

@@ -163,11 +163,16 @@ public sealed class FastPathTests
             // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
             if (dtype == ScalarType.Float32)
                 Assert.Equal(AttentionKernel.Sdpa, on.ResolveAttention(dtype, grad, tiedQkv, tokens: KernelOptions.MaxExplicitFloat32Tokens + 1, headWidth: 30));
-            // Whole-vector head widths: fp32 MSSA takes our per-head kernel at any length, with or without autograd.
+            // Whole-vector head widths: fp32 MSSA takes our per-head kernel at 16 lanes at any length, with or without
+            // autograd; at 8 lanes with autograd; at 4 lanes with autograd on sequences up to 128 tokens.
             foreach (long tokens in new long[] { 17, 65, 197 })
             foreach (long width in new long[] { 16, 32, 48, 64 })
-                Assert.Equal(dtype == ScalarType.Float32 && tiedQkv ? AttentionKernel.Fused : expected,
-                    on.ResolveAttention(dtype, grad, tiedQkv, tokens: tokens, headWidth: width));
+            {
+                bool fused = dtype == ScalarType.Float32 && tiedQkv
+                    && (bits >= 512 || (grad && (bits >= 256 || tokens <= KernelOptions.MaxExplicitFloat32Tokens)));
+                var otherwise = dtype == ScalarType.Float32 && tokens > KernelOptions.MaxExplicitFloat32Tokens ? AttentionKernel.Sdpa : expected;
+                Assert.Equal(fused ? AttentionKernel.Fused : otherwise, on.ResolveAttention(dtype, grad, tiedQkv, tokens: tokens, headWidth: width));
+            }
         }
         // With the vector kernels off, libtorch's flash kernel except for bf16 training.
         Assert.Equal(AttentionKernel.Sdpa, off.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA, headWidth: 48));
