@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using CrateMae.Benchmarking;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using CrateMae.Training;
 using static TorchSharp.torch;
@@ -8,28 +9,30 @@ using static TorchSharp.torch;
 namespace CrateMae.Bench;
 
 /// <summary>
-/// In-process A/B of a fast-path choice: the default ("on") against one variant switched off on this thread, one step
-/// each in turn (the order flips every pair), so both sides see the same minute of a shared machine (separate processes
-/// minutes apart differ by ±20 %, and even rounds of several steps each moved by ±15 %). Reports each side's median
-/// img/s and the median and quartiles of the per-pair speed-ups (time off / time on), for training steps and for
-/// feature extraction.
+/// In-process A/B of a fast-path choice: the model with its default kernel options ("on", at the vector width of
+/// <c>--simd</c>) against the same model with one variant of the options ("off"), one step each in turn (the order flips
+/// every pair), so both sides see the same minute of a shared machine (separate processes minutes apart differ by
+/// ±20 %, and even rounds of several steps each moved by ±15 %). Reports each side's median img/s and the median and
+/// quartiles of the per-pair speed-ups (time off / time on), for training steps and for feature extraction.
 /// <code>dotnet run -c Release --project bench/CrateMae.Bench -- ab --variant simd --model bench/cmp32.json --batch 64 --pairs 60</code>
-/// Variants: <c>simd</c> (our AVX-512 kernels against libtorch's ops, <see cref="Kernels.UseLibtorchKernels"/>),
-/// <c>decoder-stream</c> (the CRATE decoder on the bf16 stream against a float32 one, <see cref="Kernels.UseFloat32DecoderStream"/>),
-/// <c>attention-explicit</c>, <c>attention-sdpa</c> and <c>attention-fused</c> (the default attention form against one forced form,
-/// <see cref="Kernels.Use"/>), and
-/// <c>patch-embed-conv</c> (the patch embedding as one GEMM against the strided convolution, <see cref="Kernels.UseConvPatchEmbed"/>).
+/// Variants (<see cref="KernelOptions"/>): <c>simd</c> (our vector kernels against libtorch's ops, <c>SimdBits = 0</c>),
+/// <c>simd-256</c> and <c>simd-128</c> (against the kernels at a narrower width), <c>decoder-stream</c> (the CRATE decoder
+/// on the bf16 stream against a float32 one), <c>attention-explicit</c>, <c>attention-sdpa</c> and <c>attention-fused</c>
+/// (the default attention form against one forced form), and <c>patch-embed-conv</c> (the patch embedding as one GEMM
+/// against the strided convolution).
 /// </summary>
 public static class Ab
 {
-    private static readonly Dictionary<string, Func<IDisposable>> Variants = new()
+    private static readonly Dictionary<string, Func<KernelOptions, KernelOptions>> Variants = new()
     {
-        ["simd"] = () => Kernels.UseLibtorchKernels(),
-        ["decoder-stream"] = () => Kernels.UseFloat32DecoderStream(),
-        ["attention-explicit"] = () => Kernels.Use(AttentionKernel.Explicit),
-        ["attention-sdpa"] = () => Kernels.Use(AttentionKernel.Sdpa),
-        ["attention-fused"] = () => Kernels.Use(AttentionKernel.Fused),
-        ["patch-embed-conv"] = () => Kernels.UseConvPatchEmbed(),
+        ["simd"] = o => o with { SimdBits = 0 },
+        ["simd-256"] = o => o with { SimdBits = 256 },
+        ["simd-128"] = o => o with { SimdBits = 128 },
+        ["decoder-stream"] = o => o with { Float32DecoderStream = true },
+        ["attention-explicit"] = o => o with { Attention = AttentionKernel.Explicit },
+        ["attention-sdpa"] = o => o with { Attention = AttentionKernel.Sdpa },
+        ["attention-fused"] = o => o with { Attention = AttentionKernel.Fused },
+        ["patch-embed-conv"] = o => o with { ConvPatchEmbed = true },
     };
 
     public static int Run(string[] args)
@@ -43,18 +46,19 @@ public static class Ab
             "fp32" => null,
             _ => throw new ArgumentException($"--precision {o.Precision}: expected fp32 or bf16"),
         };
-        var off = Variants[o.Variant];
+        var on = KernelOptions.Default with { SimdBits = o.Simd };
+        var off = Variants[o.Variant](on);
         using var gen = new Generator(1);
         var model = new MaskedAutoencoder(config, gen);
         using var optimizer = new AdamW(ParamGroups.WeightDecaySplit(model, 0.05));
         var images = randn([o.Batch, config.InChans, config.ImgSize, config.ImgSize], generator: gen);
         Console.WriteLine(FormattableString.Invariant(
-            $"{config.Name}, batch {o.Batch}, {o.Precision}, {o.Threads} threads: {o.Variant} on / off, {o.Pairs} pairs after {o.Warmup} warm-up pairs"));
+            $"{config.Name}, batch {o.Batch}, {o.Precision}, {o.Threads} threads: {o.Variant} on / off, {o.Pairs} pairs after {o.Warmup} warm-up pairs; on: {on.VectorBits}-bit vector kernels, off: {off.VectorBits}-bit"));
         Console.WriteLine($"host: allocator {ThroughputBenchmark.Allocator()}, OpenMP {ThroughputBenchmark.OpenMpSettings()}, kernel threads {ThroughputBenchmark.KernelThreads()}");
         if (o.Phase is "both" or "train")
         {
             model.train();
-            Report("train", Pairs(o, off, () =>
+            Report("train", Pairs(o, model, on, off, () =>
             {
                 using var scope = NewDisposeScope();
                 var noise = rand([images.shape[0], model.Config.NumPatches], generator: gen);
@@ -66,7 +70,7 @@ public static class Ab
             model.eval();
             using var noGrad = no_grad();
             using var p = MatmulPrecision.Use(precision);
-            Report("embed", Pairs(o, off, () =>
+            Report("embed", Pairs(o, model, on, off, () =>
             {
                 using var scope = NewDisposeScope();
                 model.ForwardFeatures(images);
@@ -77,11 +81,11 @@ public static class Ab
     }
 
     /// <summary>(seconds on, seconds off) per pair, after the warm-up pairs.</summary>
-    private static List<(double On, double Off)> Pairs(Options o, Func<IDisposable> off, Action step)
+    private static List<(double On, double Off)> Pairs(Options o, MaskedAutoencoder model, KernelOptions onOptions, KernelOptions offOptions, Action step)
     {
         double Timed(bool on)
         {
-            using var variant = on ? null : off();
+            model.Kernels = on ? onOptions : offOptions;
             var sw = Stopwatch.StartNew();
             step();
             return sw.Elapsed.TotalSeconds;
@@ -113,14 +117,14 @@ public static class Ab
         return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
     }
 
-    private sealed record Options(string Variant, string Model, int Batch, int Pairs, int Warmup, int Threads, string Precision, string Phase)
+    private sealed record Options(string Variant, string Model, int Batch, int Pairs, int Warmup, int Threads, string Precision, string Phase, int Simd)
     {
         public static Options Parse(string[] args)
         {
             var values = new Dictionary<string, string>
             {
                 ["--variant"] = "simd", ["--model"] = "bench/cmp32.json", ["--batch"] = "64", ["--pairs"] = "60", ["--warmup"] = "20",
-                ["--threads"] = "2", ["--precision"] = "bf16", ["--phase"] = "both",
+                ["--threads"] = "2", ["--precision"] = "bf16", ["--phase"] = "both", ["--simd"] = "512",
             };
             for (int i = 0; i < args.Length; i += 2)
             {
@@ -134,8 +138,10 @@ public static class Ab
                 throw new ArgumentException($"--phase {values["--phase"]}: expected both, train or embed");
             int Int(string key, int min) => int.TryParse(values[key], CultureInfo.InvariantCulture, out var n) && n >= min
                 ? n : throw new ArgumentException($"{key} {values[key]}: expected an integer ≥ {min}");
+            int simd = Int("--simd", 0);
+            if (simd is not (0 or 128 or 256 or 512)) throw new ArgumentException($"--simd {simd}: expected 0, 128, 256 or 512");
             return new Options(values["--variant"], values["--model"], Int("--batch", 1), Int("--pairs", 1), Int("--warmup", 0),
-                Int("--threads", 1), values["--precision"], values["--phase"]);
+                Int("--threads", 1), values["--precision"], values["--phase"], simd);
         }
     }
 }

@@ -1,11 +1,12 @@
 using BenchmarkDotNet.Attributes;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CrateMae.Bench;
 
-/// <summary>Which implementation runs: the plain official-form ops or the fast kernels (<see cref="Kernels"/>).</summary>
+/// <summary>Which implementation runs: the plain official-form ops or the fast kernels (<see cref="KernelOptions"/>).</summary>
 public enum Path { Reference, Fast }
 
 /// <summary>
@@ -48,6 +49,7 @@ public abstract class ModuleBenchmarks
         torch.random.manual_seed(0);
         Config = Presets.Get(Model);
         Build();
+        Module.UseKernels(Path == Path.Reference ? KernelOptions.ReferenceOps : KernelOptions.Default);
         foreach (var p in Module.parameters()) nn.init.uniform_(p, -0.05, 0.05);
         _dtype = MatmulPrecision.Parse(Precision);
         // As inside the model: the fast path carries a bf16 activation stream through every CRATE block (encoder and
@@ -67,7 +69,6 @@ public abstract class ModuleBenchmarks
     public long Run()
     {
         using var scope = torch.NewDisposeScope();
-        using var reference = Kernels.UseReference(Path == Path.Reference);
         using var precision = MatmulPrecision.Use(_dtype);
         using var grad = torch.set_grad_enabled(Backward);
         var y = Module.forward(_x!);

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -65,7 +66,7 @@ public class AttentionProductBenchmark : ProductBenchmarks
     [Benchmark]
     public long Gram()
     {
-        using var s = Kernels.Baddbmm(_zero!, _a!, _a!.transpose(1, 2), 0, 0.144f);   // [96, 197, 197]
+        using var s = Products.Baddbmm(_zero!, _a!, _a!.transpose(1, 2), 0, 0.144f);   // [96, 197, 197]
         return s.numel();
     }
 

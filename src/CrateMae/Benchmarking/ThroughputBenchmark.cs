@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json;
@@ -489,12 +490,12 @@ public static class ThroughputBenchmark
     }
 
     /// <summary>"openmp" when our row kernels run on libtorch's OpenMP team, else ".NET thread pool (reason)".</summary>
-    public static string KernelThreads() => Models.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Models.OpenMpTeam.Origin})";
+    public static string KernelThreads() => Kernels.OpenMpTeam.Available ? "openmp" : $".NET thread pool ({Kernels.OpenMpTeam.Origin})";
 
     /// <summary>"jemalloc (MALLOC_CONF)" when jemalloc is mapped into this process, else "glibc".</summary>
     public static string Allocator()
     {
-        bool jemalloc = ProcessSetup.MappedFiles() is { } files
+        bool jemalloc = Kernels.OpenMpTeam.MappedFiles() is { Count: > 0 } files
             ? files.Any(f => f.Contains("libjemalloc", StringComparison.Ordinal))
             : (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc", StringComparison.Ordinal);
         if (!jemalloc) return "glibc";

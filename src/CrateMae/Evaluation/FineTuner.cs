@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

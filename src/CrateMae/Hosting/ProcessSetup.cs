@@ -96,29 +96,6 @@ public static class ProcessSetup
         Environment.SetEnvironmentVariable("LD_PRELOAD", preload.Length == 0 ? null : preload);
     }
 
-    /// <summary>The files mapped into this process (<c>/proc/self/maps</c>), each once; null where that cannot be read.</summary>
-    internal static IReadOnlyList<string>? MappedFiles()
-    {
-        try
-        {
-            return File.ReadLines("/proc/self/maps")
-                .Select(line => line.IndexOf('/') is var i and >= 0 ? line[i..] : "")
-                .Where(p => p.Length > 0).Distinct().ToList();
-        }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-    }
-
-    /// <summary>The libgomp files mapped into this process, the one next to libtorch first (its name is hashed).</summary>
-    internal static IEnumerable<string> LoadedLibGomp()
-    {
-        var paths = MappedFiles() ?? [];
-        var torchDir = paths.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
-            .Select(Path.GetDirectoryName).FirstOrDefault();
-        return paths.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))
-            .OrderBy(p => Path.GetDirectoryName(p) == torchDir ? 0 : 1).ToList();
-    }
-
     [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
     private static extern int setenv(string name, string value, int overwrite);
 

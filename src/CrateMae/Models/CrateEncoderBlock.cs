@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -9,7 +10,7 @@ namespace CrateMae.Models;
 /// There is no residual around ISTA (its own skip starts from the normalised vector), so outputs are non-negative.
 /// Keys: <c>layers.0.0.{norm,fn}.*</c> (MSSA), <c>layers.0.1.{norm,fn}.*</c> (ISTA).
 /// </summary>
-public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlock
+public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlock, IKernelModule
 {
     private readonly ModuleList<ModuleList<nn.Module<Tensor, Tensor>>> layers;
 
@@ -21,6 +22,9 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
             new PreNorm<IstaStep>(dim, new IstaStep(dim, eta, lambd))));
         RegisterComponents();
     }
+
+    /// <summary>Fast kernels or the plain reference ops (<see cref="KernelOptions"/>); set for a whole model through <see cref="MaskedAutoencoder.Kernels"/>.</summary>
+    public KernelOptions Kernels { get; set; } = KernelOptions.Default;
 
     public int Heads { get; }
     public PreNorm<SubspaceAttention> Attention => (PreNorm<SubspaceAttention>)layers[0][0];
@@ -39,9 +43,9 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
     /// </summary>
     private Tensor ForwardInference(Tensor z)
     {
-        using var normed = LayerNormSimd.Apply(Attention.Norm, z);                 // LN₁(Z)
+        using var normed = LayerNormSimd.Apply(Attention.Norm, z, Kernels);        // LN₁(Z)
         using var y = Attention.Fn.ForwardMixed(normed);                           // MSSA(LN₁(Z))
-        using var normed2 = LayerNormSimd.Apply(Ista.Norm, z, residual: y);        // LN₂(Z + MSSA(LN₁(Z)))
+        using var normed2 = LayerNormSimd.Apply(Ista.Norm, z, Kernels, y);          // LN₂(Z + MSSA(LN₁(Z)))
         return Ista.Fn.forward(normed2);                                           // Z^{ℓ+1}   [B, N, D]
     }
 
@@ -59,7 +63,7 @@ public sealed class CrateEncoderBlock : nn.Module<Tensor, Tensor>, IAttentionBlo
     private Tensor Compress(Tensor z)
     {
         if (Kernels.Reference) return Attention.forward(z).add_(z);
-        using var normed = LayerNormSimd.Apply(Attention.Norm, z);
+        using var normed = LayerNormSimd.Apply(Attention.Norm, z, Kernels);
         var y = Attention.Fn.ForwardMixed(normed);
         if (y.dtype == z.dtype && Attention.Fn.HasOutputProjection) return y.add_(z);   // a fresh linear output: in place
         using (y) return z.add(y);

@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using static TorchSharp.torch;
 
 namespace CrateMae.Models;
@@ -13,7 +14,7 @@ namespace CrateMae.Models;
 /// per call, D³ work) replaces the two products with the activations, and the skip connection and the threshold ride
 /// on that GEMM (<c>addmm(−ηλ, y, I + η(W − WᵀW))</c>); only the ReLU is a separate (in-place) pass.
 /// </remarks>
-public sealed class IstaStep : nn.Module<Tensor, Tensor>
+public sealed class IstaStep : nn.Module<Tensor, Tensor>, IKernelModule
 {
     private readonly TorchSharp.Modules.Parameter weight;
     private readonly double _eta;
@@ -26,6 +27,9 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
         weight = new TorchSharp.Modules.Parameter(empty(dim, dim));
         RegisterComponents();
     }
+
+    /// <summary>Fast kernels or the plain reference ops (<see cref="KernelOptions"/>); set for a whole model through <see cref="MaskedAutoencoder.Kernels"/>.</summary>
+    public KernelOptions Kernels { get; set; } = KernelOptions.Default;
 
     public TorchSharp.Modules.Parameter Weight => weight;
 
@@ -60,7 +64,7 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
             z = folded
                 ? addmm(y2, y2, addmm(w, w.t(), w, beta: 1, alpha: -1), beta: 1, alpha: (float)_eta)    // y + η y (W − WᵀW)
                 : addmm(y2, addmm(y2, y2, w.t(), beta: 1, alpha: -1), w, beta: 1, alpha: (float)_eta);  // y + η (y − yWᵀ) W
-            return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd).view(shape).MoveToOuterDisposeScope();
+            return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd, Kernels).view(shape).MoveToOuterDisposeScope();
         }
         // A float32 input inside a bf16 scope: products in bf16, y + η·update in float32 by type promotion.
         var yr = y2.to(dt);
@@ -68,7 +72,7 @@ public sealed class IstaStep : nn.Module<Tensor, Tensor>
             ? yr.mm(addmm(w, w.t(), w, beta: 1, alpha: -1))                      // y (W − WᵀW)
             : addmm(yr, yr, w.t(), beta: 1, alpha: -1).mm(w);                    // (y − y Wᵀ) W
         z = y2.add(update, alpha: _eta);
-        return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd).view(shape).MoveToOuterDisposeScope();
+        return LayerNormSimd.ShrinkInPlace(z, _eta * _lambd, Kernels).view(shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>

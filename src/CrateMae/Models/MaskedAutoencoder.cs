@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace CrateMae.Models;
 /// forward semantics (mask tokens enter the encoder, spec §2) or He et al.'s MAE semantics (spec §3.8).
 /// Field names equal the PyTorch attributes so <c>state_dict()</c> keys match the official checkpoints (spec §4).
 /// </summary>
-public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
+public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>, IKernelModule
 {
     private readonly Parameter cls_token;
     private readonly Parameter pos_embed;
@@ -50,6 +51,24 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     }
 
     public MaeConfig Config { get; }
+
+    private KernelOptions _kernels = KernelOptions.Default;
+
+    /// <summary>
+    /// Fast kernels or the plain reference ops for the whole model (<see cref="KernelOptions"/>; default
+    /// <see cref="KernelOptions.Default"/>): setting it hands the options to every block.
+    /// </summary>
+    public KernelOptions Kernels
+    {
+        get => _kernels;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _kernels = value;
+            foreach (var (_, m) in named_modules())
+                if (!ReferenceEquals(m, this) && m is IKernelModule k) k.Kernels = value;
+        }
+    }
 
     /// <summary>Encoder blocks, in order.</summary>
     public IReadOnlyList<nn.Module<Tensor, Tensor>> EncoderBlocks => blocks.ToList();
@@ -204,14 +223,14 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     private Tensor RunEncoder(Tensor h)
     {
         foreach (var blk in blocks) h = blk.forward(h);
-        return LayerNormSimd.Apply(norm, h);
+        return LayerNormSimd.Apply(norm, h, Kernels);
     }
 
     /// <summary>Decoder blocks → decoder_norm → decoder_pred, cls dropped: [B, N, D_d] → [B, L, P].</summary>
     private Tensor Decode(Tensor h)
     {
         foreach (var blk in decoder_blocks) h = blk.forward(h);
-        h = LayerNormSimd.Apply(decoder_norm, h);
+        h = LayerNormSimd.Apply(decoder_norm, h, Kernels);
         var pred = MatmulPrecision.Linear(h, decoder_pred.weight!, decoder_pred.bias);  // [B, N, P]
         return pred[.., 1..];                                                           // [B, L, P]
     }
@@ -223,7 +242,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
     /// after every product and halves the memory traffic of the element-wise work, which dominates at D ≤ 768 once the
     /// products run on AMX. CRATE has no residual path longer than half a block (ISTA restarts from a normalised input,
     /// the decoder's MSSA step subtracts from a fresh linear map), so nothing accumulates in bf16.
-    /// ViT blocks and the reference path (<see cref="Kernels.UseReference"/>) keep autocast's float32 stream.
+    /// ViT blocks and the reference path (<see cref="KernelOptions.Reference"/>) keep autocast's float32 stream.
     /// </summary>
     private Tensor ToStream(Tensor h) => Config.Kind == BlockKind.Crate && !Kernels.Reference ? MatmulPrecision.Cast(h) : h;
 
@@ -330,7 +349,7 @@ public sealed class MaskedAutoencoder : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var h = ToStream(EmbedUnmasked(imgs));
         for (int i = 0; i < run; i++) h = blocks[i].forward(h);
-        if (applyNorm && run == depth) h = LayerNormSimd.Apply(norm, h);
+        if (applyNorm && run == depth) h = LayerNormSimd.Apply(norm, h, Kernels);
         return MatmulPrecision.ToFloat32(h).MoveToOuterDisposeScope();
     }
 

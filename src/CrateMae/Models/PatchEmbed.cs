@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ namespace CrateMae.Models;
 /// 224 px in bf16 its weight gradient ran at 56 GFLOP/s and took 2.2 % of a crate-small training step
 /// (docs/performance.md §2). The convolution stays as the reference form.
 /// </remarks>
-public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
+public sealed class PatchEmbed : nn.Module<Tensor, Tensor>, IKernelModule
 {
     private readonly Conv2d proj;
     private readonly int _patch;
@@ -22,6 +23,9 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
         proj = nn.Conv2d(inChans, embedDim, kernel_size: patchSize, stride: patchSize);
         RegisterComponents();
     }
+
+    /// <summary>Fast kernels or the plain reference ops (<see cref="KernelOptions"/>); set for a whole model through <see cref="MaskedAutoencoder.Kernels"/>.</summary>
+    public KernelOptions Kernels { get; set; } = KernelOptions.Default;
 
     /// <summary>The convolution weight (D, C, p, p) and bias (D).</summary>
     public Parameter Weight => proj.weight!;

@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -8,7 +9,7 @@ namespace CrateMae.Models;
 /// value, so head k attends with S_k = softmax(A_k A_kᵀ/√d_h), A_k = X U_k; heads are concatenated and mixed by
 /// <c>to_out</c>. (The paper ties the output to [U_1 … U_K]; the code uses a free linear layer with bias.)
 /// </summary>
-public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
+public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>, IKernelModule
 {
     private readonly Linear qkv;
     private readonly Sequential to_out;
@@ -26,6 +27,9 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
         to_out = heads == 1 && headDim == dim ? nn.Sequential() : nn.Sequential(nn.Linear(inner, dim));
         RegisterComponents();
     }
+
+    /// <summary>Fast kernels or the plain reference ops (<see cref="KernelOptions"/>); set for a whole model through <see cref="MaskedAutoencoder.Kernels"/>.</summary>
+    public KernelOptions Kernels { get; set; } = KernelOptions.Default;
 
     public Linear Qkv => qkv;
 
@@ -73,7 +77,8 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
         long dh = inner / _heads;
         var kernel = Kernels.ResolveAttention(a.dtype, is_grad_enabled(), tokens: n, device: a.device_type, headWidth: dh);
         // float32, one head at a time in the cache, reading the heads in place and writing them merged
-        if (kernel == AttentionKernel.Fused && FusedAttentionF32.Supports(a, _heads)) return FusedAttentionF32.Of(a, _heads, _scale);
+        if (kernel == AttentionKernel.Fused && FusedAttentionF32.Supports(a, _heads, Kernels.VectorBits))
+            return FusedAttentionF32.Of(a, _heads, _scale, Kernels.VectorBits);
         var heads = a.view(b, n, _heads, dh).transpose(1, 2);                     // [B, K, N, d_h] (strided view)
         if (kernel == AttentionKernel.Sdpa)
         {
@@ -85,7 +90,7 @@ public sealed class SubspaceAttention : nn.Module<Tensor, Tensor>
         // softmax(A_k A_kᵀ/√d_h) A_k with a fused backward. In bf16 the softmax loads bf16 scores, computes max, exp and
         // sum in float32 and rounds only the probabilities (the operand of the next bf16 product) to bf16; its backward
         // likewise accumulates in float32.
-        var mixed = ExplicitAttention.Of(w, _scale);                              // [B·K, N, d_h]
+        var mixed = ExplicitAttention.Of(w, _scale, Kernels.VectorBits);                              // [B·K, N, d_h]
         return mixed.view(b, _heads, n, dh).transpose(1, 2).reshape(b, n, inner);
     }
 

@@ -1,10 +1,11 @@
+using CrateMae.Kernels;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace CrateMae.Models;
 
 /// <summary>timm multi-head self-attention (spec §3.7): fused <c>qkv</c> (D → 3D, optional bias), <c>proj</c> (D → D).</summary>
-public sealed class VitAttention : nn.Module<Tensor, Tensor>
+public sealed class VitAttention : nn.Module<Tensor, Tensor>, IKernelModule
 {
     private readonly Linear qkv;
     private readonly Linear proj;
@@ -19,6 +20,9 @@ public sealed class VitAttention : nn.Module<Tensor, Tensor>
         proj = nn.Linear(dim, dim);
         RegisterComponents();
     }
+
+    /// <summary>Fast kernels or the plain reference ops (<see cref="KernelOptions"/>); set for a whole model through <see cref="MaskedAutoencoder.Kernels"/>.</summary>
+    public KernelOptions Kernels { get; set; } = KernelOptions.Default;
 
     public int Heads => _heads;
 

@@ -11,9 +11,9 @@ namespace CrateMae.Training;
 /// By default one call per parameter group runs libtorch's fused multi-tensor kernel <c>_fused_adamw_</c> (the one
 /// behind PyTorch's <c>AdamW(fused=True)</c>; TorchSharp does not bind it, see <see cref="FusedAdamWKernel"/>): one
 /// vectorised pass over parameter, gradient and both moments instead of about eight element-wise ops per parameter.
-/// Same update rule; the result differs from the per-op form only by float rounding (≈1e-9 relative). Inside
-/// <see cref="Models.Kernels.UseReference"/>, with <c>fused: false</c>, for non-float32/non-CPU tensors, or when the op
-/// may not be called (another libtorch release than 2.10, another platform than Linux x64), the per-op form runs.
+/// Same update rule; the result differs from the per-op form only by float rounding (≈1e-9 relative). With
+/// <c>fused: false</c>, for non-float32/non-CPU tensors, or when the op may not be called (another libtorch release than
+/// 2.10, another platform than Linux x64), the per-op form runs.
 /// </remarks>
 public sealed class AdamW : IDisposable
 {
@@ -58,7 +58,7 @@ public sealed class AdamW : IDisposable
     public void Step(double lr)
     {
         using var _ = no_grad();
-        bool fused = Fused && !Models.Kernels.Reference;
+        bool fused = Fused;
         foreach (var group in _groups)
         {
             double groupLr = lr * group.LrScale;

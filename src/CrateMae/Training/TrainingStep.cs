@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using CrateMae.Models;
 using static TorchSharp.torch;
 

@@ -1,4 +1,5 @@
 using CrateMae.Interop;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using CrateMae.Tests.Support;
 using CrateMae.Training;
@@ -47,7 +48,7 @@ public sealed class Bf16Tests(ITestOutputHelper output)
 
         foreach (var reference in new[] { false, true })
         {
-            using var kernels = Kernels.UseReference(reference);
+            model.Kernels = reference ? KernelOptions.ReferenceOps : KernelOptions.Default;
             foreach (var p in model.parameters()) { p.grad?.Dispose(); p.grad = null; }
             Dictionary<string, Tensor> grads;
             using var bf16 = ForwardBackward(model, io, c.Ratio, ScalarType.BFloat16, out grads);

@@ -1,3 +1,4 @@
+using CrateMae.Kernels;
 using CrateMae.Models;
 using CrateMae.Tests.Support;
 using static TorchSharp.torch;
@@ -6,7 +7,7 @@ namespace CrateMae.Tests.Models;
 
 /// <summary>
 /// In a bf16 scope the CRATE decoder runs on the encoder's bf16 stream (docs/performance.md §3);
-/// <see cref="Kernels.UseFloat32DecoderStream"/> brings back the float32 stream (the A/B variant).
+/// <see cref="KernelOptions.Float32DecoderStream"/> brings back the float32 stream (the A/B variant).
 /// </summary>
 public sealed class DecoderStreamTests
 {
@@ -54,7 +55,9 @@ public sealed class DecoderStreamTests
         using (MatmulPrecision.Use(ScalarType.BFloat16))
         {
             bf16Stream = model.Forward(imgs, 0.75, noise);
-            using (Kernels.UseFloat32DecoderStream()) float32Stream = model.Forward(imgs, 0.75, noise);
+            model.Kernels = KernelOptions.Default with { Float32DecoderStream = true };
+            float32Stream = model.Forward(imgs, 0.75, noise);
+            model.Kernels = KernelOptions.Default;
         }
         using (bf16Stream)
         using (float32Stream)

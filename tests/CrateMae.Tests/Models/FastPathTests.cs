@@ -1,4 +1,5 @@
 using CrateMae.Interop;
+using CrateMae.Kernels;
 using CrateMae.Models;
 using CrateMae.Tests.Support;
 using CrateMae.Training;
@@ -7,25 +8,27 @@ using static TorchSharp.torch;
 namespace CrateMae.Tests.Models;
 
 /// <summary>
-/// The fast kernels (SDPA or single-copy explicit attention, addmm-fused and folded ISTA, fused AdamW) against the
-/// plain reference ops of <see cref="Kernels.UseReference"/>: every variant, every fixture case, forward and backward,
-/// within 1e-5 of the largest magnitude (the fixtures' measure).
+/// The fast kernels (SDPA, single-copy explicit or fused attention, addmm-fused and folded ISTA, fused AdamW) against the
+/// plain reference ops of <see cref="KernelOptions.ReferenceOps"/>: every variant at every vector width the process
+/// allows (<see cref="KernelWidths.Allowed"/>), every fixture case, forward and backward, within 1e-5 of the largest
+/// magnitude (the fixtures' measure).
 /// </summary>
 [Trait("Category", "Parity")]
 public sealed class FastPathTests
 {
     private const double Tolerance = 1e-5;
 
-    public static TheoryData<string, AttentionKernel, IstaForm> Variants()
+    public static TheoryData<string, int, AttentionKernel, IstaForm> Variants()
     {
-        var data = new TheoryData<string, AttentionKernel, IstaForm>();
+        var data = new TheoryData<string, int, AttentionKernel, IstaForm>();
         foreach (var c in Fixtures.Cases())
+        foreach (var bits in KernelWidths.Allowed)
         foreach (var a in new[] { AttentionKernel.Sdpa, AttentionKernel.Explicit, AttentionKernel.Fused })
         foreach (var i in new[] { IstaForm.Folded, IstaForm.TwoProducts })
         {
             if (c.Config.Kind == BlockKind.Vit && i == IstaForm.TwoProducts) continue;    // ViT has no ISTA
             if (c.Config.Kind == BlockKind.Vit && a == AttentionKernel.Fused) continue;   // MSSA's kernel (tied q, k, v)
-            data.Add(c.Name, a, i);
+            data.Add(c.Name, bits, a, i);
         }
         return data;
     }
@@ -51,7 +54,7 @@ public sealed class FastPathTests
     [Theory]
     [MemberData(nameof(Variants))]
     public void Given_a_fixture_When_the_fast_variant_runs_forward_and_backward_Then_it_equals_the_reference_path(
-        string name, AttentionKernel attention, IstaForm ista)
+        string name, int bits, AttentionKernel attention, IstaForm ista)
     {
         // Given
         var c = Fixtures.Case(name);
@@ -63,14 +66,16 @@ public sealed class FastPathTests
         // When
         MaeOutput reference, fast;
         Dictionary<string, Tensor> refGrads, fastGrads;
-        using (Kernels.UseReference()) (reference, refGrads) = Run(model, imgs, c.Ratio, noise);
-        using (Kernels.Use(attention, ista)) (fast, fastGrads) = Run(model, imgs, c.Ratio, noise);
+        model.Kernels = KernelOptions.ReferenceOps;
+        (reference, refGrads) = Run(model, imgs, c.Ratio, noise);
+        model.Kernels = KernelWidths.At(bits) with { Attention = attention, Ista = ista };
+        (fast, fastGrads) = Run(model, imgs, c.Ratio, noise);
 
         // Then
         using (reference)
         using (fast)
         {
-            string v = $"{name} {attention}/{ista}";
+            string v = $"{name} {bits}-bit {attention}/{ista}";
             TensorAssert.RelativeToMax(fast.Loss.reshape(1), reference.Loss.reshape(1), Tolerance, $"{v} loss");
             TensorAssert.RelativeToMax(fast.Pred, reference.Pred, Tolerance, $"{v} pred");
             TensorAssert.RelativeToMax(fast.Latent, reference.Latent, Tolerance, $"{v} latent");
@@ -85,7 +90,7 @@ public sealed class FastPathTests
     [Theory]
     [MemberData(nameof(Variants))]
     public void Given_a_fixture_When_extracting_features_without_gradients_Then_the_fast_variant_equals_the_reference(
-        string name, AttentionKernel attention, IstaForm ista)
+        string name, int bits, AttentionKernel attention, IstaForm ista)
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
@@ -93,16 +98,25 @@ public sealed class FastPathTests
         using var io = StateDictFile.Load(c.IoPath);
         using var noGrad = no_grad();
         Tensor reference, fast;
-        using (Kernels.UseReference()) reference = model.ForwardFeatures(io["imgs"]);
-        using (Kernels.Use(attention, ista)) fast = model.ForwardFeatures(io["imgs"]);
-        TensorAssert.RelativeToMax(fast, reference, Tolerance, $"{name} {attention}/{ista} features");
+        model.Kernels = KernelOptions.ReferenceOps;
+        reference = model.ForwardFeatures(io["imgs"]);
+        model.Kernels = KernelWidths.At(bits) with { Attention = attention, Ista = ista };
+        fast = model.ForwardFeatures(io["imgs"]);
+        TensorAssert.RelativeToMax(fast, reference, Tolerance, $"{name} {bits}-bit {attention}/{ista} features");
+    }
+
+    public static TheoryData<int, AttentionKernel> WidthsAndAttention()
+    {
+        var data = new TheoryData<int, AttentionKernel>();
+        foreach (var bits in KernelWidths.Allowed)
+        foreach (var a in new[] { AttentionKernel.Sdpa, AttentionKernel.Explicit, AttentionKernel.Fused })
+            data.Add(bits, a);
+        return data;
     }
 
     [Theory]
-    [InlineData(AttentionKernel.Sdpa)]
-    [InlineData(AttentionKernel.Explicit)]
-    [InlineData(AttentionKernel.Fused)]
-    public void Given_one_head_spanning_the_width_When_the_fast_path_runs_Then_it_equals_the_reference(AttentionKernel attention)
+    [MemberData(nameof(WidthsAndAttention))]
+    public void Given_one_head_spanning_the_width_When_the_fast_path_runs_Then_it_equals_the_reference(int bits, AttentionKernel attention)
     {
         // The official code drops to_out when K = 1 and d_h = D; the fast path then must not add in place.
         using var scope = NewDisposeScope();
@@ -116,8 +130,10 @@ public sealed class FastPathTests
         var noise = rand(4, 16, generator: new Generator(5));
         MaeOutput reference, fast;
         Dictionary<string, Tensor> refGrads, fastGrads;
-        using (Kernels.UseReference()) (reference, refGrads) = Run(model, imgs, 0.75, noise);
-        using (Kernels.Use(attention, IstaForm.Folded)) (fast, fastGrads) = Run(model, imgs, 0.75, noise);
+        model.Kernels = KernelOptions.ReferenceOps;
+        (reference, refGrads) = Run(model, imgs, 0.75, noise);
+        model.Kernels = KernelWidths.At(bits) with { Attention = attention, Ista = IstaForm.Folded };
+        (fast, fastGrads) = Run(model, imgs, 0.75, noise);
         using (reference)
         using (fast)
         {
@@ -136,22 +152,32 @@ public sealed class FastPathTests
     public void Given_a_dtype_and_autograd_When_the_attention_kernel_is_chosen_Then_it_is_the_measured_faster_one(
         ScalarType dtype, bool grad, bool tiedQkv, AttentionKernel expected)
     {
-        // Off the CPU the fused kernel is always the choice (our row kernels are CPU-only).
-        Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA, headWidth: 48));
-        if (!SimdTensor.Enabled) return;   // without AVX-512 (or with CRATE_MAE_SIMD=0) the rule is the one checked below
-        // A head width that is not a whole number of vectors (24): the rules before our fp32 kernel.
-        Assert.Equal(expected, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 24));
-        // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
-        if (dtype == ScalarType.Float32)
-            Assert.Equal(AttentionKernel.Sdpa, Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: Kernels.MaxExplicitFloat32Tokens + 1, headWidth: 24));
-        // Whole-vector head widths: fp32 MSSA takes our per-head kernel at any length, with or without autograd.
-        foreach (long tokens in new long[] { 17, 65, 197 })
-        foreach (long width in new long[] { 16, 32, 48, 64 })
-            Assert.Equal(dtype == ScalarType.Float32 && tiedQkv ? AttentionKernel.Fused : expected,
-                Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: tokens, headWidth: width));
-        using (Kernels.UseLibtorchKernels())
-            Assert.Equal(dtype == ScalarType.Float32 || !grad ? AttentionKernel.Sdpa : AttentionKernel.Explicit,
-                Kernels.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 48));
+        var off = KernelWidths.At(0);
+        foreach (var bits in KernelWidths.Accelerated)
+        {
+            var on = KernelWidths.At(bits);
+            // Off the CPU the fused kernel is always the choice (our row kernels are CPU-only).
+            Assert.Equal(AttentionKernel.Sdpa, on.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA, headWidth: 48));
+            // A head width that is not a whole number of vectors at any width (30): the rules before our fp32 kernel.
+            Assert.Equal(expected, on.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 30));
+            // Long fp32 sequences keep the flash kernel, whose memory grows as N, not N².
+            if (dtype == ScalarType.Float32)
+                Assert.Equal(AttentionKernel.Sdpa, on.ResolveAttention(dtype, grad, tiedQkv, tokens: KernelOptions.MaxExplicitFloat32Tokens + 1, headWidth: 30));
+            // Whole-vector head widths: fp32 MSSA takes our per-head kernel at 16 lanes at any length, with or without
+            // autograd; at 8 lanes with autograd; at 4 lanes with autograd on sequences up to 128 tokens.
+            foreach (long tokens in new long[] { 17, 65, 197 })
+            foreach (long width in new long[] { 16, 32, 48, 64 })
+            {
+                bool fused = dtype == ScalarType.Float32 && tiedQkv
+                    && (bits >= 512 || (grad && (bits >= 256 || tokens <= KernelOptions.MaxExplicitFloat32Tokens)));
+                var otherwise = dtype == ScalarType.Float32 && tokens > KernelOptions.MaxExplicitFloat32Tokens ? AttentionKernel.Sdpa : expected;
+                Assert.Equal(fused ? AttentionKernel.Fused : otherwise, on.ResolveAttention(dtype, grad, tiedQkv, tokens: tokens, headWidth: width));
+            }
+        }
+        // With the vector kernels off, libtorch's flash kernel except for bf16 training.
+        Assert.Equal(AttentionKernel.Sdpa, off.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, device: TorchSharp.DeviceType.CUDA, headWidth: 48));
+        Assert.Equal(dtype == ScalarType.Float32 || !grad ? AttentionKernel.Sdpa : AttentionKernel.Explicit,
+            off.ResolveAttention(dtype, grad, tiedQkv, tokens: 65, headWidth: 48));
     }
 
     [Theory]
@@ -170,7 +196,7 @@ public sealed class FastPathTests
         {
             embed.zero_grad();
             using var dtype = MatmulPrecision.Use(precision);
-            using var form = Kernels.UseConvPatchEmbed(conv);
+            embed.Kernels = KernelOptions.Default with { ConvPatchEmbed = conv };
             var tokens = embed.forward(imgs);
             (tokens * upstream).sum().backward();
             return (tokens.detach(), embed.Weight.grad!.clone(), embed.Bias.grad!.clone());
@@ -189,14 +215,14 @@ public sealed class FastPathTests
     }
 
     [Fact]
-    public void Given_the_torchsharp_baddbmm_binding_When_called_through_Kernels_Then_it_computes_beta_input_plus_alpha_product()
+    public void Given_the_torchsharp_baddbmm_binding_When_called_through_Products_Then_it_computes_beta_input_plus_alpha_product()
     {
         using var scope = NewDisposeScope();
         var input = randn(2, 3, 4);
         var b1 = randn(2, 3, 5);
         var b2 = randn(2, 5, 4);
         var expected = input * 0.5 + b1.bmm(b2) * 2;
-        TensorAssert.RelativeToMax(Kernels.Baddbmm(input, b1, b2, 0.5f, 2f), expected, 1e-6, "baddbmm");
+        TensorAssert.RelativeToMax(Products.Baddbmm(input, b1, b2, 0.5f, 2f), expected, 1e-6, "baddbmm");
     }
 
     [Fact]

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using CrateMae.Models;
+using CrateMae.Kernels;
 
 namespace CrateMae.Tests.Models;
 

@@ -1,24 +1,38 @@
-using CrateMae.Models;
+using CrateMae.Kernels;
 using CrateMae.Tests.Support;
 using static TorchSharp.torch;
 
 namespace CrateMae.Tests.Models;
 
 /// <summary>
-/// The AVX-512 row softmax of the explicit attention against libtorch's softmax, forward and backward, in float32 and
+/// The row softmax of the explicit attention, at every vector width this CPU accelerates, against libtorch's softmax, forward and backward, in float32 and
 /// bf16, for row lengths with and without a partial last vector and for row counts that split over threads; and the
 /// explicit attention function built on it against libtorch's autograd over the same ops.
 /// (The fixture-level check is FastPathTests: the explicit attention equals the reference path.)
 /// </summary>
 public sealed class RowSoftmaxTests
 {
-    public static TheoryData<ScalarType, int, int> Shapes()
+    public static TheoryData<int, ScalarType, int, int> Shapes()
     {
-        var data = new TheoryData<ScalarType, int, int>();
+        var data = new TheoryData<int, ScalarType, int, int>();
+        foreach (var bits in KernelWidths.Accelerated)
         foreach (var dt in new[] { ScalarType.Float32, ScalarType.BFloat16 })
         foreach (var n in new[] { 1, 7, 16, 17, 65, 197, 300 })
         foreach (var rows in new[] { 3, 389 })
-            data.Add(dt, rows, n);
+            data.Add(bits, dt, rows, n);
+        return data;
+    }
+
+    public static TheoryData<int> Widths() => KernelWidths.AcceleratedData();
+
+    public static TheoryData<int, int, int, int> AttentionShapes()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        foreach (var bits in new[] { 0 }.Concat(KernelWidths.Accelerated))
+        {
+            data.Add(bits, 6, 33, 16);
+            data.Add(bits, 4, 197, 48);        // crate-small's heads at 224 px: rows with a partial last vector
+        }
         return data;
     }
 
@@ -33,19 +47,18 @@ public sealed class RowSoftmaxTests
         Assert.True(worst.item<float>() <= 0, $"{dt}: largest error {err.max().item<float>():G3} exceeds the bound");
     }
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Shapes))]
-    public void Given_scores_When_the_simd_softmax_runs_Then_it_equals_libtorch_and_rows_sum_to_one(ScalarType dt, int rows, int n)
+    public void Given_scores_When_the_simd_softmax_runs_Then_it_equals_libtorch_and_rows_sum_to_one(int bits, ScalarType dt, int rows, int n)
     {
-        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(11);
         var x = (randn(rows, n, generator: gen) * 4).to(dt);
-        Assert.True(SoftmaxSimd.Supports(x));
+        Assert.True(SoftmaxSimd.Supports(x, bits));
 
         // When
-        var p = RowSoftmax.Forward(x);
+        var p = RowSoftmax.Forward(x, bits);
 
         // Then
         Assert.Equal(dt, p.dtype);
@@ -55,11 +68,10 @@ public sealed class RowSoftmaxTests
         Assert.True((sums - 1).abs().max().item<float>() <= tol);
     }
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Shapes))]
-    public void Given_scores_that_need_gradients_When_backpropagating_Then_the_gradient_equals_libtorchs(ScalarType dt, int rows, int n)
+    public void Given_scores_that_need_gradients_When_backpropagating_Then_the_gradient_equals_libtorchs(int bits, ScalarType dt, int rows, int n)
     {
-        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(12);
@@ -68,7 +80,7 @@ public sealed class RowSoftmaxTests
         var xRef = x0.detach().requires_grad_(true);
 
         // When
-        var grad = RowSoftmax.Backward(RowSoftmax.Forward(x0), dy);
+        var grad = RowSoftmax.Backward(RowSoftmax.Forward(x0, bits), dy, bits);
         xRef.softmax(-1).backward([dy]);
 
         // Then
@@ -77,17 +89,18 @@ public sealed class RowSoftmaxTests
         AssertClose(grad, xRef.grad, dt, scale: Math.Max(1, largest) * (dt == ScalarType.Float32 ? 1 : 8));
     }
 
-    [SkippableFact]
-    public void Given_a_row_with_nan_When_the_simd_softmax_runs_Then_that_row_is_nan_and_the_others_are_not()
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Given_a_row_with_nan_When_the_simd_softmax_runs_Then_that_row_is_nan_and_the_others_are_not(int bits)
     {
-        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         var x = randn(4, 65);
         x[2, 40] = tensor(float.NaN);
+        Assert.True(SoftmaxSimd.Supports(x, bits));
 
         // When
-        var p = RowSoftmax.Forward(x);
+        var p = RowSoftmax.Forward(x, bits);
 
         // Then
         Assert.True(p[2].isnan().all().item<bool>());
@@ -95,19 +108,20 @@ public sealed class RowSoftmaxTests
         Assert.False(p[3].isnan().any().item<bool>());
     }
 
-    [Fact]
-    public void Given_a_strided_view_When_the_softmax_runs_Then_it_falls_back_to_libtorch_with_the_same_result()
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Given_a_strided_view_When_the_softmax_runs_Then_it_falls_back_to_libtorch_with_the_same_result(int bits)
     {
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(13);
         var x = randn(65, 40, generator: gen).t();              // [40, 65], not contiguous
-        Assert.False(SoftmaxSimd.Supports(x));
+        Assert.False(SoftmaxSimd.Supports(x, bits));
 
         // When
-        var p = RowSoftmax.Forward(x);
+        var p = RowSoftmax.Forward(x, bits);
         var dy = randn(40, 65, generator: gen);
-        var grad = RowSoftmax.Backward(p, dy.t().contiguous().t());    // a strided gradient too
+        var grad = RowSoftmax.Backward(p, dy.t().contiguous().t(), bits);    // a strided gradient too
 
         // Then
         Assert.Equal(0f, (p - x.softmax(-1)).abs().max().item<float>());
@@ -116,10 +130,10 @@ public sealed class RowSoftmaxTests
         Assert.True((grad - xRef.grad!).abs().max().item<float>() <= 1e-6f);
     }
 
-    [SkippableFact]
-    public void Given_the_libtorch_switch_When_the_softmax_runs_Then_libtorchs_kernel_is_used()
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Given_the_kernels_switched_off_When_the_softmax_runs_Then_libtorchs_kernel_is_used(int bits)
     {
-        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
         // Given
         using var scope = NewDisposeScope();
         using var gen = new Generator(14);
@@ -127,8 +141,8 @@ public sealed class RowSoftmaxTests
 
         // When
         Tensor viaLibtorch;
-        using (Kernels.UseLibtorchKernels()) viaLibtorch = RowSoftmax.Forward(x);
-        var viaSimd = RowSoftmax.Forward(x);
+        viaLibtorch = RowSoftmax.Forward(x, KernelWidths.At(0).VectorBits);
+        var viaSimd = RowSoftmax.Forward(x, KernelWidths.At(bits).VectorBits);
 
         // Then: libtorch's result exactly, and the SIMD one differs from it somewhere (different exp) but within 1e-6
         Assert.Equal(0f, (viaLibtorch - x.softmax(-1)).abs().max().item<float>());
@@ -159,10 +173,9 @@ public sealed class RowSoftmaxTests
     }
 
     [Theory]
-    [InlineData(6, 33, 16)]
-    [InlineData(4, 197, 48)]        // crate-small's heads at 224 px: rows with a partial last vector
+    [MemberData(nameof(AttentionShapes))]
     public void Given_heads_When_the_explicit_attention_runs_forward_and_backward_Then_it_equals_libtorchs_autograd_over_the_same_ops(
-        int groups, int n, int d)
+        int bits, int groups, int n, int d)
     {
         // Given
         using var scope = NewDisposeScope();
@@ -174,7 +187,7 @@ public sealed class RowSoftmaxTests
         double alpha = 1 / Math.Sqrt(d);
 
         // When
-        var fused = ExplicitAttention.Of(a, alpha);
+        var fused = ExplicitAttention.Of(a, alpha, bits);
         (fused * upstream).sum().backward();
         AutogradHandoff.ReleaseAll();
         var plain = aRef.bmm(aRef.transpose(1, 2)).mul(alpha).softmax(-1).bmm(aRef);
@@ -184,25 +197,24 @@ public sealed class RowSoftmaxTests
         TensorAssert.RelativeToMax(fused, plain, 1e-5, "explicit attention output");
         TensorAssert.RelativeToMax(a.grad!, aRef.grad!, 1e-5, "explicit attention gradient");
         using (no_grad())
-            TensorAssert.RelativeToMax(ExplicitAttention.Of(a0, alpha), plain, 1e-5, "explicit attention without autograd");
+            TensorAssert.RelativeToMax(ExplicitAttention.Of(a0, alpha, bits), plain, 1e-5, "explicit attention without autograd");
     }
 
-    [SkippableFact]
-    public void Given_explicit_attention_in_bf16_When_two_training_backwards_run_Then_gradients_match_libtorchs_softmax_path()
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Given_explicit_attention_in_bf16_When_two_training_backwards_run_Then_gradients_match_libtorchs_softmax_path(int bits)
     {
-        Skip.IfNot(SimdTensor.Enabled, "this CPU has no AVX-512");
-        // Given: the same tiny attention twice, with the AVX-512 softmax and with libtorch's
+        // Given: the same tiny attention twice, with the vector softmax and with libtorch's
         using var scope = NewDisposeScope();
         using var gen = new Generator(15);
         var a0 = randn(6, 33, 16, generator: gen).to(ScalarType.BFloat16);
         Tensor Grad(bool libtorch)
         {
-            using var _ = Kernels.UseLibtorchKernels(libtorch);
             var a = a0.detach().requires_grad_(true);
             for (int i = 0; i < 2; i++)       // a second backward releases the first one's returned gradients
             {
                 a.grad?.zero_();
-                ExplicitAttention.Of(a, 0.25).to(ScalarType.Float32).pow(2).sum().backward();
+                ExplicitAttention.Of(a, 0.25, libtorch ? 0 : bits).to(ScalarType.Float32).pow(2).sum().backward();
                 AutogradHandoff.ReleaseAll();
             }
             return a.grad!.to(ScalarType.Float32);

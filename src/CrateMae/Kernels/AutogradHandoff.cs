@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace CrateMae.Models;
+namespace CrateMae.Kernels;
 
 /// <summary>
 /// Frees the tensors that pass through the backward of our custom autograd functions as early as libtorch allows.

@@ -1,7 +1,7 @@
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
-namespace CrateMae.Models;
+namespace CrateMae.Kernels;
 
 /// <summary>
 /// Runs the parts of a C# row kernel on libtorch's own OpenMP team (libgomp's <c>GOMP_parallel</c>, what
@@ -39,7 +39,7 @@ internal static unsafe class OpenMpTeam
             Origin = $"libtorch not loaded: {e.Message}";
             return;
         }
-        foreach (var path in Hosting.ProcessSetup.LoadedLibGomp())
+        foreach (var path in LoadedLibGomp(MappedFiles()))
         {
             if (!NativeLibrary.TryLoad(path, out var lib)) continue;
             if (NativeLibrary.TryGetExport(lib, "GOMP_parallel", out var parallel)
@@ -54,6 +54,27 @@ internal static unsafe class OpenMpTeam
                 return;
             }
         }
+    }
+
+    /// <summary>The files mapped into this process (<c>/proc/self/maps</c>), each once; empty where that cannot be read.</summary>
+    internal static IReadOnlyList<string> MappedFiles()
+    {
+        try
+        {
+            return File.ReadLines("/proc/self/maps")
+                .Select(line => line.IndexOf('/') is var i and >= 0 ? line[i..].Trim() : "")
+                .Where(p => p.Length > 0).Distinct().ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
+    }
+
+    /// <summary>The libgomp files among <paramref name="mappedFiles"/>, the one beside libtorch's CPU library first (its name is hashed).</summary>
+    internal static IReadOnlyList<string> LoadedLibGomp(IReadOnlyList<string> mappedFiles)
+    {
+        var torchDir = mappedFiles.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal))
+            .Select(Path.GetDirectoryName).FirstOrDefault();
+        return mappedFiles.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal))
+            .OrderBy(p => Path.GetDirectoryName(p) == torchDir ? 0 : 1).ToList();
     }
 
     private sealed class Job(int parts, Action<int> part)

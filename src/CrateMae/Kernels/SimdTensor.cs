@@ -1,34 +1,27 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace CrateMae.Models;
+namespace CrateMae.Kernels;
 
 /// <summary>
-/// What the AVX-512 row kernels (<see cref="SoftmaxSimd"/>, <see cref="LayerNormSimd"/>) share: raw data pointers of
-/// contiguous CPU tensors, float32/bf16 vector loads and stores (bf16 widened on load, rounded to nearest-even on store),
-/// and splitting rows over libtorch's thread count (run on libtorch's OpenMP team, <see cref="OpenMpTeam"/>).
+/// What the row kernels (<see cref="SoftmaxSimd"/>, <see cref="LayerNormSimd"/>, <see cref="FusedAttentionF32"/>) share:
+/// raw data pointers of contiguous CPU tensors, the lane count of a vector width, scalar float32/bf16 access for row
+/// tails (bf16 rounded to nearest-even on store), and splitting rows over libtorch's thread count (run on libtorch's
+/// OpenMP team, <see cref="OpenMpTeam"/>).
 /// </summary>
 internal static unsafe class SimdTensor
 {
-    public const int Lanes = 16;
-
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr tensor);
 
-    /// <summary>False when the CPU lacks AVX-512 or <c>CRATE_MAE_SIMD=0</c>.</summary>
-    private static readonly bool Available =
-        Avx512F.IsSupported && Avx512BW.IsSupported && Environment.GetEnvironmentVariable("CRATE_MAE_SIMD") != "0";
+    /// <summary>Float32 lanes of a vector of <paramref name="bits"/> bits (0 when the kernels are off).</summary>
+    public static int LanesOf(int bits) => bits / 32;
 
-    /// <summary>Whether the kernels run on this thread (else libtorch's ops): available, and not inside <see cref="Kernels.UseLibtorchKernels"/>.</summary>
-    public static bool Enabled => Available && Kernels.SimdKernels;
-
-    /// <summary>A contiguous, non-empty float32 or bf16 CPU tensor.</summary>
-    public static bool IsRowTensor(Tensor t) =>
-        Enabled && t.device_type == DeviceType.CPU && (t.dtype == ScalarType.Float32 || t.dtype == ScalarType.BFloat16)
+    /// <summary>A contiguous, non-empty float32 or bf16 CPU tensor, and the kernels on (<paramref name="bits"/> ≠ 0).</summary>
+    public static bool IsRowTensor(Tensor t, int bits) =>
+        bits != 0 && t.device_type == DeviceType.CPU && (t.dtype == ScalarType.Float32 || t.dtype == ScalarType.BFloat16)
         && t.dim() >= 1 && t.numel() > 0 && t.is_contiguous();
 
     public static void* Pointer(Tensor t) => (void*)THSTensor_data(t.Handle);
@@ -48,21 +41,6 @@ internal static unsafe class SimdTensor
         void Part(int k) => body(k, k * per, Math.Min(rows, (k + 1) * per));
         if (OpenMpTeam.Available) OpenMpTeam.Run(parts, Part);
         else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load<T>(T* p) where T : unmanaged =>
-        typeof(T) == typeof(float)
-            ? Vector512.Load((float*)p)
-            : Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)p)), 16).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store<T>(T* p, Vector512<float> v) where T : unmanaged
-    {
-        if (typeof(T) == typeof(float)) { v.Store((float*)p); return; }
-        var bits = v.AsUInt32();
-        var rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512.Create(1u))) >> 16;   // nearest-even
-        Avx512F.ConvertToVector256UInt16(rounded).Store((ushort*)p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
