@@ -66,7 +66,7 @@ def main():
     if a.steps < 1:
         sys.exit("--steps: expected an integer ≥ 1")
     ea, eb = parse_env(a.a, "--a"), parse_env(a.b, "--b")
-    args = ["bench", "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
+    args = ["bench", "--model", a.model, "--batch-size", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
             "--threads", str(a.threads), "--precision", a.precision, "--peak-size", "0", "--json", "--lockstep"]
     if a.only:
         args += ["--only", a.only]

@@ -100,6 +100,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         var skipped = new[] { trainSet, testSet }.OfType<ImageFolder>().SelectMany(f => f.SkippedFiles).DistinctBy(b => b.Path).ToList();
         var artifacts = new RunArtifacts(stats, trainSet.Name) { SkippedImages = skipped, DataSource = source };
         // One writer per run folder, for the whole run (released by the OS if this process dies).
+        new RunFolder(output).Create();   // a read-only or unwritable place fails here, naming the run folder
         using var writer = FolderLock.Acquire(output, s.Resume is null ? "crate-mae pretrain" : "crate-mae pretrain --resume");
         if (s.Resume is null && File.Exists(new RunFolder(output).LastCheckpoint))
             throw new ArgumentException($"--output {output} already holds a run; pass --resume {output} to continue it, or choose another --output");
@@ -184,7 +185,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
 
     /// <summary>
     /// The plan of a resumed run: the model, data and training options recorded in its config.json. An option given again
-    /// must agree with the recorded one; only the session's own settings (device, workers, threads, --max-steps, checkpoint
+    /// must agree with the recorded one; only this process's own settings (device, workers, threads, --max-steps, checkpoint
     /// and log intervals) may change.
     /// </summary>
     public static Plan PlanFromRun(Settings s, SavedRunConfig run)

@@ -169,6 +169,8 @@ public sealed record HostInfo
     public required string OpenMp { get; init; }
     /// <summary>Which threads run the second half of our C# row kernels: libtorch's OpenMP team or the .NET pool (and why).</summary>
     public required string KernelThreads { get; init; }
+    /// <summary>The vector width our C# kernels run at (<c>CRATE_MAE_SIMD</c> and the CPU): 512, 256, 128, or 0 when off.</summary>
+    public required int KernelBits { get; init; }
     public required string Timestamp { get; init; }
 }
 
@@ -262,6 +264,7 @@ public static class ThroughputBenchmark
                 Allocator = Allocator(),
                 OpenMp = OpenMpSettings(),
                 KernelThreads = KernelThreads(),
+                KernelBits = Kernels.KernelOptions.Default.VectorBits,
                 Timestamp = DateTimeOffset.UtcNow.ToString("O"),
             },
         };

@@ -18,6 +18,13 @@ public sealed class FolderLock : IDisposable
     public const string LockFileName = ".lock";
     public const string OwnerFileName = ".lock-owner";
 
+    /// <summary>
+    /// The HResult of an open refused by another holder's lock: ERROR_SHARING_VIOLATION on Windows; on Unix .NET passes
+    /// flock's errno, EWOULDBLOCK (11 on Linux, 35 on macOS). Any other failure (a read-only file system, say) is
+    /// reported as it is.
+    /// </summary>
+    private const int SharingViolation = unchecked((int)0x80070020), LinuxWouldBlock = 11, MacWouldBlock = 35;
+
     private readonly FileStream _lock;
 
     private FolderLock(string folder, FileStream lockFile)
@@ -38,14 +45,21 @@ public sealed class FolderLock : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         var full = Path.GetFullPath(folder);
-        Directory.CreateDirectory(full);
+        try
+        {
+            Directory.CreateDirectory(full);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot create the folder {full} ({e.Message.Split(" : '")[0].TrimEnd('.')})", e);
+        }
         var lockPath = Path.Combine(full, LockFileName);
         FileStream stream;
         try
         {
             stream = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
         }
-        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        catch (IOException e) when (e.HResult is SharingViolation or LinuxWouldBlock or MacWouldBlock)
         {
             throw new IOException($"{full} is in use by {Owner(full)}; wait for it to finish, or write to another folder", e);
         }

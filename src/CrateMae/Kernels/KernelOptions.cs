@@ -79,7 +79,7 @@ public sealed record KernelOptions
 
     /// <summary>
     /// The CRATE decoder on autocast's float32 stream (products still in bf16) instead of the bf16 stream in a bf16
-    /// scope: the variant before the bf16 decoder stream, for A/B runs and tests.
+    /// scope: the autocast-style variant (a float32 stream between the decoder's bf16 products), for A/B runs and tests.
     /// </summary>
     public bool Float32DecoderStream { get; init; }
 

@@ -106,7 +106,7 @@ public sealed class Pretrainer
 
         var clock = Stopwatch.StartNew();
         double wallBefore = state.WallSeconds;
-        long stepsThisSession = 0;
+        long stepsThisRun = 0;
         var lastCheckpointTime = clock.Elapsed;
         string? lastCheckpoint = resumeFrom is null ? null : RunFolder.ResolveResume(resumeFrom);
         bool interrupted = false;
@@ -134,7 +134,7 @@ public sealed class Pretrainer
         Exception DataFailed(Exception e)
         {
             string where = $"epoch {epoch + 1}, step {stepInEpoch} (global step {globalStep})";
-            if (stepsThisSession > 0 && stepInEpoch % _options.AccumIter == 0)
+            if (stepsThisRun > 0 && stepInEpoch % _options.AccumIter == 0)
             {
                 SaveLast();
                 return new InvalidDataException($"{e.Message}; training stopped at {where} and saved a resumable checkpoint {lastCheckpoint}", e);
@@ -170,7 +170,7 @@ public sealed class Pretrainer
                     }
                     stepInEpoch++;
                     globalStep++;
-                    stepsThisSession++;
+                    stepsThisRun++;
                     epochLossSum += loss;
                     epochLossCount++;
                     lastTrain = loss;
@@ -189,7 +189,7 @@ public sealed class Pretrainer
                         windowImages = 0;
                     }
                     var elapsed = clock.Elapsed;
-                    double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisSession);
+                    double perStep = elapsed.TotalSeconds / Math.Max(1, stepsThisRun);
                     Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, stepInEpoch, epochSteps, globalStep,
                         totalSteps, loss, lr, ips, elapsed, TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
                 }
@@ -264,7 +264,7 @@ public sealed class Pretrainer
             LastTestLoss = lastTest,
             LastTrainLoss = lastTrain,
             WallSeconds = wall,
-            ImagesPerSecond = stepsThisSession * (double)_train.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+            ImagesPerSecond = stepsThisRun * (double)_train.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             Interrupted = interrupted,
             LastCheckpoint = lastCheckpoint,
             ExportedPth = exported,

@@ -7,7 +7,7 @@ namespace CrateMae.Tests.Models;
 
 /// <summary>
 /// In a bf16 scope the CRATE decoder runs on the encoder's bf16 stream (docs/performance.md §3);
-/// <see cref="KernelOptions.Float32DecoderStream"/> brings back the float32 stream (the A/B variant).
+/// <see cref="KernelOptions.Float32DecoderStream"/> runs the decoder on a float32 stream instead (the A/B variant).
 /// </summary>
 public sealed class DecoderStreamTests
 {
