@@ -2,7 +2,6 @@ using System.Numerics;
 using System.Text.Json;
 using CrateMae.Interop;
 using TorchSharp;
-using Xunit.Abstractions;
 using static CrateMae.Tests.Interop.InteropTestSupport;
 using static TorchSharp.torch;
 
@@ -10,21 +9,14 @@ namespace CrateMae.Tests.Interop;
 
 /// <summary>
 /// Cross-checks against the real PyTorch (/usr/bin/python3 with torch). When torch cannot be imported the tests
-/// return early and say so in their output (CI installs python3-torch, so there they are real tests).
+/// skip with the reason (scripts/setup.sh installs python3-torch, so in CI they run).
 /// </summary>
 [Collection(InteropCollection.Name)]
 public sealed class PythonInteropTests
 {
-    private readonly ITestOutputHelper _output;
-
-    public PythonInteropTests(ITestOutputHelper output) => _output = output;
-
-    private bool TorchMissing()
-    {
-        if (TorchUnavailableReason is not { } why) return false;
-        _output.WriteLine($"NOT RUN (early return): {why}. Install python3-torch to run this check.");
-        return true;
-    }
+    /// <summary>Skips (with the reason) where /usr/bin/python3 cannot import torch; scripts/setup.sh installs python3-torch.</summary>
+    private static void RequireTorch() =>
+        Skip.If(TorchUnavailableReason is not null, $"{TorchUnavailableReason}; install python3-torch to run this check");
 
     private static readonly Dictionary<ScalarType, string> TorchNames = new()
     {
@@ -70,12 +62,12 @@ public sealed class PythonInteropTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(false)]
     [InlineData(true)]
     public void Given_pth_written_by_csharp_When_read_by_pytorch_Then_identical_ordered_dict(bool forceZip64)
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var scope = torch.NewDisposeScope();
         using var tmp = NewTempFolder();
         var tensors = AllDtypeTensors();
@@ -86,10 +78,10 @@ public sealed class PythonInteropTests
         AssertPythonSees(tensors, path);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_fixture_round_tripped_through_csharp_When_read_by_pytorch_Then_equal_to_original()
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var scope = torch.NewDisposeScope();
         using var tmp = NewTempFolder();
         using var ckpt = StateDictFile.Load(Fixture("crate-mini.mae-checkpoint.pth"));
@@ -143,10 +135,10 @@ public sealed class PythonInteropTests
         print(json.dumps([describe(k, v) for k, v in d.items()]))
         """;
 
-    [Fact]
+    [SkippableFact]
     public void Given_files_written_by_pytorch_with_protocols_2_to_5_When_loaded_Then_identical_values_and_flags()
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var tmp = NewTempFolder();
         using var doc = JsonDocument.Parse(RunPythonChecked(WritePthPy, tmp.Path));
         var expected = doc.RootElement.EnumerateArray().ToList();
@@ -185,10 +177,10 @@ public sealed class PythonInteropTests
         Assert.Contains("legacy torch.save format not supported", ex.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_pytorch_file_with_malicious_reduce_When_loaded_Then_refused_and_nothing_runs()
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var tmp = NewTempFolder();
         var marker = tmp.File("pwned");
         RunPythonChecked("""
@@ -255,10 +247,10 @@ public sealed class PythonInteropTests
             torch.save(t, sys.argv[3])
         """;
 
-    [Fact]
+    [SkippableFact]
     public void Given_safetensors_written_by_csharp_When_parsed_by_independent_python_reader_Then_identical()
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var scope = torch.NewDisposeScope();
         using var tmp = NewTempFolder();
         var tensors = AllDtypeTensors();
@@ -268,10 +260,10 @@ public sealed class PythonInteropTests
         Assert.Equal("{\"format\": \"pt\"}", meta.Trim());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_safetensors_written_by_python_When_loaded_Then_equal_to_torch_save_of_same_tensors()
     {
-        if (TorchMissing()) return;
+        RequireTorch();
         using var scope = torch.NewDisposeScope();
         using var tmp = NewTempFolder();
         RunPythonChecked(SafetensorsPy, "write", tmp.File("p.safetensors"), tmp.File("p.pth"));
