@@ -12,15 +12,11 @@ namespace CrateMae.Cli.Commands;
 /// </summary>
 public sealed class ExportCommand : Command<ExportCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : ModelSettings
     {
         [CommandOption("-c|--checkpoint <PATH>")]
         [Description("Run folder or checkpoint (.ckpt, .pth, .safetensors).")]
         public string Checkpoint { get; init; } = "";
-
-        [CommandOption("-m|--model <NAME>")]
-        [Description("Architecture of foreign weights (preset or JSON config); not needed for .ckpt or run folders.")]
-        public string? Model { get; init; }
 
         [CommandOption("--format <FORMAT>")]
         [Description("Output format: onnx (default).")]
@@ -31,7 +27,7 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
         public string Output { get; init; } = "";
 
         [CommandOption("--part <PART>")]
-        [Description("encoder (default): images → features [batch, 1 + L, D] and pooled [batch, D] (mean of the patch tokens); mae: images and noise [batch, L] → loss, pred, mask.")]
+        [Description("encoder (default): images → features [[batch, 1 + L, D]] and pooled [[batch, D]] (mean of the patch tokens); mae: images and noise [[batch, L]] → loss, pred, mask.")]
         public string Part { get; init; } = "encoder";
 
         [CommandOption("--opset <N>")]
@@ -43,7 +39,7 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
         public double MaskRatio { get; init; } = 0.75;
 
         [CommandOption("--pixels")]
-        [Description("The graph takes pixels in [0, 1] and normalises them with the checkpoint's statistics (default: normalised images, as the model's forward).")]
+        [Description("The graph takes pixels in [[0, 1]] and normalises them with the checkpoint's statistics (default: normalised images, as the model's forward).")]
         public bool Pixels { get; init; }
 
         public OnnxPart OnnxPart => Part.Trim().ToLowerInvariant() switch

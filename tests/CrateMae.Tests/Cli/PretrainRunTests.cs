@@ -166,7 +166,7 @@ public sealed class PretrainRunTests : IDisposable
 public sealed class OptionGrammarTests
 {
     private static readonly string[] Commands =
-        ["info", "pretrain", "convert", "analyze", "attention", "pca", "reconstruct", "report", "linprobe", "knn", "finetune", "embed", "compare", "bench"];
+        ["info", "pretrain", "convert", "analyze", "attention", "pca", "reconstruct", "report", "linprobe", "knn", "finetune", "embed", "compare", "bench", "export"];
 
     [Fact]
     public void Given_every_command_When_asking_for_help_Then_only_the_current_option_names_appear()
@@ -180,7 +180,7 @@ public sealed class OptionGrammarTests
                 bool expected = old == "--count" && command is "attention" or "pca" or "reconstruct";
                 Assert.True(expected == r.Stdout.Contains(old, StringComparison.Ordinal), $"{command} --help {(expected ? "lacks" : "shows")} {old}");
             }
-            if (command is not ("info" or "convert" or "compare"))
+            if (command is not ("info" or "convert" or "compare" or "export"))
                 Assert.Contains("-b, --batch-size <N>", r.Stdout);
             if (command is not ("info" or "convert" or "bench"))
                 Assert.Contains("-o, --output <", r.Stdout);
