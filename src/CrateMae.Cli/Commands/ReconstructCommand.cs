@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae reconstruct --checkpoint C (--image FILE… | --index I --count K) [--mask-ratio R] [--seed S] [--out FILE]</c>:
+/// <c>crate-mae reconstruct --checkpoint C (--image FILE… | --index I --count K) [--mask-ratio R] [--seed S] [-o FILE]</c>:
 /// the four-panel reconstruction rows (original | masked | reconstruction | reconstruction + visible) for any images.
 /// </summary>
 public sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
