@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using CrateMae.Benchmarking;
 using CrateMae.Models;
+using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -51,6 +52,10 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Side of the square matmuls of the peak measurement (default 2048; 0 skips it).")]
         public int PeakSize { get; init; } = 2048;
 
+        [CommandOption("--force")]
+        [Description("Run even when the memory estimate exceeds the memory available (default: refuse in one line).")]
+        public bool Force { get; init; }
+
         [CommandOption("--onnx")]
         [Description("Also run the feature extraction in ONNX Runtime on the exported encoder of the same model (same images, batch and threads) and report both.")]
         public bool Onnx { get; init; }
@@ -74,6 +79,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         settings.Apply();
         var config = Presets.Resolve(settings.Model ?? "crate-small");
         if (settings.Img is { } img) config = (config with { ImgSize = img }).Validate();
+        if (!settings.Force) MemoryEstimate.EnsureFits("bench", config, settings.Batch, MatmulPrecision.Resolve(settings.Precision, settings.Device) == "bf16");
         var options = new ThroughputOptions
         {
             Config = config, Batch = settings.Batch, Steps = settings.Steps, Warmup = settings.Warmup,

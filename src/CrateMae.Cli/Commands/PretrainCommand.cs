@@ -23,6 +23,9 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
 
     public sealed class Settings : TrainingSettings
     {
+        [CommandOption("--force")] [Description("Start even when the memory estimate exceeds the memory available (default: refuse in one line).")]
+        public bool Force { get; init; }
+
         [CommandOption("--accum-iter <N>")] [Description("Gradient accumulation steps (effective batch = batch × N; default 1).")]
         public int? AccumIter { get; init; }
 
@@ -84,6 +87,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         var plan = configJson is null ? PlanFromSettings(s) : PlanFromRun(s, RunArtifacts.ReadConfig(configJson));
         var (config, options, source) = (plan.Config, plan.Options, plan.Source);
         RandomMasking.KeepCount(config.NumPatches, options.MaskRatio);
+        if (!s.Force) MemoryEstimate.EnsureFits("pretrain", config, options.BatchSize, options.Precision == "bf16");
         var output = s.Output ?? (configJson is not null ? Path.GetDirectoryName(Path.GetFullPath(configJson))!
             : s.Resume is { } r && Directory.Exists(r) ? r : Path.Combine("runs", config.Name));
 

@@ -1,0 +1,81 @@
+using System.Globalization;
+using CrateMae.Models;
+
+namespace CrateMae.Training;
+
+/// <summary>
+/// What a training run will need in memory, known before anything is allocated, checked against what the operating
+/// system says is available: a model or batch that cannot fit is refused in one line instead of being killed by the
+/// out-of-memory killer part-way (and taking other work on a shared machine with it).
+/// </summary>
+/// <remarks>
+/// The estimate adds
+/// <list type="bullet">
+/// <item>the model: float32 parameters, their gradients and AdamW's two moments, 16 bytes a parameter (exact);</item>
+/// <item>the activations autograd keeps for the backward, per block about <see cref="TokenTensorsPerBlock"/> tensors of
+/// [B, N, width] plus the attention probabilities [B, K, N, N] (float32; 2 bytes an element with bf16 activations),
+/// encoder and decoder alike;</item>
+/// <item>the process itself (.NET, libtorch and their libraries): <see cref="ProcessBaseBytes"/>.</item>
+/// </list>
+/// The activation term is an approximation of what the official-form computation keeps (the fused kernels keep less);
+/// it is there to catch a batch or model that is off by a large factor, not to predict the peak to the megabyte.
+/// </remarks>
+public static class MemoryEstimate
+{
+    /// <summary>Token-width tensors kept per block for the backward (norm inputs and outputs, projections, the ISTA step).</summary>
+    public const int TokenTensorsPerBlock = 12;
+
+    /// <summary>Resident memory of the process before any model: the .NET runtime, libtorch and the other libraries.</summary>
+    public const long ProcessBaseBytes = 400L << 20;
+
+    /// <summary>The estimate in bytes: (model, activations, total).</summary>
+    public static (long Model, long Activations, long Total) Training(MaeConfig config, int batch, bool bf16Activations)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        double model = 16.0 * ParameterCount.Of(config).Total;
+        double element = bf16Activations ? 2 : 4;
+        double n = config.NumPatches + 1;
+        double Blocks(int depth, int width, int heads) =>
+            depth * batch * (TokenTensorsPerBlock * n * width + heads * n * n) * element;
+        double activations = Blocks(config.Depth, config.EmbedDim, config.NumHeads)
+                             + Blocks(config.DecoderDepth, config.DecoderEmbedDim, config.DecoderNumHeads);
+        double total = model + activations + ProcessBaseBytes;
+        return (Saturate(model), Saturate(activations), Saturate(total));
+    }
+
+    /// <summary>MemAvailable of <c>/proc/meminfo</c> in bytes, or null where it cannot be read (not Linux).</summary>
+    public static long? AvailableBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
+                    && long.TryParse(line["MemAvailable:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kb))
+                    return kb * 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return null;
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> with one line (both numbers and what would make it fit) when the
+    /// estimate exceeds <paramref name="available"/> (default: <see cref="AvailableBytes"/>; unknown = no check).
+    /// </summary>
+    /// <param name="what">The command, for the message (e.g. "pretrain").</param>
+    public static void EnsureFits(string what, MaeConfig config, int batch, bool bf16Activations, long? available = null)
+    {
+        available ??= AvailableBytes();
+        if (available is not { } free) return;
+        var (model, activations, total) = Training(config, batch, bf16Activations);
+        if (total <= free) return;
+        string fix = activations > model
+            ? $"a smaller --batch-size (the activations of batch {batch} alone need about {Mb(activations)})" + (bf16Activations ? "" : " or --precision bf16")
+            : $"a smaller model (its weights, gradients and optimizer state alone need about {Mb(model)})";
+        throw new ArgumentException(
+            $"{what} would need about {Mb(total)} of memory but {Mb(free)} are available; use {fix}, or --force to try anyway");
+    }
+
+    private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024.0):N0} MB";
+
+    private static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+}

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using CrateMae.Models;
+using CrateMae.Training;
+
+namespace CrateMae.Tests.Reliability;
+
+/// <summary>A run that cannot fit in memory is refused before anything is allocated, in one line with both numbers.</summary>
+[Collection(ReliabilityCollection.Name)]
+public sealed class MemoryEstimateTests
+{
+    /// <summary>The issue's model: width 65,536, 48 + 48 blocks (about 10¹² parameters).</summary>
+    private const string Giant =
+        """{"kind":"crate","img_size":224,"patch_size":16,"in_chans":3,"embed_dim":65536,"depth":48,"num_heads":64,"decoder_embed_dim":65536,"decoder_depth":48,"decoder_num_heads":64}""";
+
+    [Fact]
+    public void Given_a_model_far_larger_than_memory_When_benched_or_pretrained_Then_refused_at_once_without_allocating()
+    {
+        using var self = Process.GetCurrentProcess();
+        long before = self.WorkingSet64;
+        var clock = Stopwatch.StartNew();
+        var bench = Cli.AssertOneLineError(Cli.Run("bench", "--model", Giant, "--batch-size", "8"), 2,
+            "bench would need about", "MB are available", "a smaller model", "--force");
+        var pretrain = Cli.AssertOneLineError(Cli.Run("pretrain", "--model", Giant, "--output", Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid())), 2,
+            "pretrain would need about", "--force");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"refusing took {clock.Elapsed.TotalSeconds:F1} s");
+        self.Refresh();
+        Assert.True(self.WorkingSet64 - before < 500L << 20, $"the refusal grew the process by {(self.WorkingSet64 - before) >> 20} MB\n{bench}\n{pretrain}");
+    }
+
+    [Fact]
+    public void Given_too_little_memory_for_the_activations_When_checked_Then_the_line_names_the_batch_size()
+    {
+        var config = Presets.Get("crate-small");
+        var (model, activations, total) = MemoryEstimate.Training(config, 64, bf16Activations: false);
+        Assert.True(activations > model, "batch 64 at 224 px: the activations dominate");
+        Assert.Equal(model + activations + MemoryEstimate.ProcessBaseBytes, total);
+        var e = Assert.Throws<ArgumentException>(() => MemoryEstimate.EnsureFits("pretrain", config, 64, false, available: total - 1));
+        Assert.Contains("smaller --batch-size", e.Message);
+        Assert.Contains("--precision bf16", e.Message);
+        MemoryEstimate.EnsureFits("pretrain", config, 64, false, available: total);                 // fits exactly: no error
+        Assert.True(MemoryEstimate.Training(config, 64, bf16Activations: true).Activations * 2 == activations);
+    }
+
+    [Fact]
+    public void Given_the_model_alone_exceeds_memory_When_checked_Then_the_line_names_the_model()
+    {
+        var config = Presets.Get("crate-base");
+        var (model, _, _) = MemoryEstimate.Training(config, 1, bf16Activations: false);
+        Assert.Equal(16L * ParameterCount.Of(config).Total, model);
+        var e = Assert.Throws<ArgumentException>(() => MemoryEstimate.EnsureFits("bench", config, 1, false, available: model / 2));
+        Assert.Contains("a smaller model", e.Message);
+    }
+}
