@@ -2,7 +2,7 @@
 """Speed against the official CRATE-MAE code, measured in the same time window.
 
 Runs `crate-mae bench` (fp32, and bf16 on a CPU with bf16 instructions; see --precisions) and the official-form
-PyTorch baseline (bench/official/crate_mae_official.py, Debian's PyTorch with OpenBLAS) one after the other, ROUNDS
+PyTorch baseline (python/crate_mae_official.py, Debian's PyTorch with OpenBLAS) one after the other, ROUNDS
 times, and reports per phase (train, embed) the median img/s of each and the median of the per-round speed-ups. Per-round ratios are what to quote on a shared machine:
 neighbours move absolute numbers by ±20 % between minutes, but both sides of a round see the same machine.
 
@@ -41,7 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_CLI = os.path.join(ROOT, "src", "CrateMae.Cli", "bin", "Release", "net10.0", "crate-mae")
-BASELINE = os.path.join(HERE, "official", "crate_mae_official.py")
+BASELINE = os.path.join(ROOT, "python", "crate_mae_official.py")
 
 
 def run_json(cmd, env=None):
@@ -175,11 +175,11 @@ def main():
         row = {"official": {"median": statistics.median(off), "min": min(off), "max": max(off)}}
         line = f"{'':10}{phase:7}{statistics.median(off):>10.1f} [{min(off):.1f}–{max(off):.1f}]".ljust(39)
         for p in precisions:
-            ours = [x[phase]["median_img_per_s"] for x in runs[p]]
-            ratios = [o / b for o, b in zip(ours, off)]
-            row[p] = {"median": statistics.median(ours), "min": min(ours), "max": max(ours),
+            mine = [x[phase]["median_img_per_s"] for x in runs[p]]
+            ratios = [o / b for o, b in zip(mine, off)]
+            row[p] = {"median": statistics.median(mine), "min": min(mine), "max": max(mine),
                       "speedup_median": statistics.median(ratios), "speedups": ratios}
-            line += f"{statistics.median(ours):>10.1f} [{min(ours):.1f}–{max(ours):.1f}]".ljust(22) + f"{statistics.median(ratios):>10.2f}×"
+            line += f"{statistics.median(mine):>10.1f} [{min(mine):.1f}–{max(mine):.1f}]".ljust(22) + f"{statistics.median(ratios):>10.2f}×"
         summary[phase] = row
         print(line)
     if a.json:

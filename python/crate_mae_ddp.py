@@ -9,7 +9,7 @@ The round trip a user runs to scale out:
         --data /usr/share/datasets/fashion-mnist --steps 10000 --out trained.pth
     crate-mae linprobe --checkpoint trained.pth --model config.json   # back in .NET
 
-The model is the official CRATE-MAE computation (bench/official/crate_mae_official.py, checked against the golden
+The model is the official CRATE-MAE computation (python/crate_mae_official.py, checked against the golden
 fixtures), wrapped in DistributedDataParallel. Every process reads its own shard of the data (DistributedSampler);
 gradients are averaged over the processes by DDP's all-reduce (gloo on CPUs, nccl on GPUs); rank 0 writes the state
 dict. Without torchrun, `--nproc N` starts N local processes itself (torch.multiprocessing, gloo over 127.0.0.1).
@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "official"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crate_mae_official import MaskedAutoencoderCRATE  # noqa: E402
 
 

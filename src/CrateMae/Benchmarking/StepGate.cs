@@ -17,7 +17,7 @@ public interface IStepGate
 }
 
 /// <summary>
-/// The line protocol of <c>crate-mae bench --lockstep</c> (the same as <c>bench/official/crate_mae_official.py
+/// The line protocol of <c>crate-mae bench --lockstep</c> (the same as <c>python/crate_mae_official.py
 /// --lockstep</c>): before each step the process writes <c>lockstep: ready PHASE warmup|timed</c> to
 /// <paramref name="output"/> (stderr) and waits for a line <c>go</c> on <paramref name="input"/> (stdin); after it, it
 /// writes <c>lockstep: done PHASE SECONDS</c>. Anything other than <c>go</c>, or the end of the input, stops the run

@@ -6,7 +6,7 @@ using static CrateMae.Tests.Interop.InteropTestSupport;
 namespace CrateMae.Tests.Bench;
 
 /// <summary>
-/// The speed baseline, <c>bench/official/crate_mae_official.py</c>, is the official CRATE-MAE computation in
+/// The speed baseline, <c>python/crate_mae_official.py</c>, is the official CRATE-MAE computation in
 /// PyTorch: checked here against the golden fixtures the official code produced, so the "× official" figures compare
 /// against the real thing. Needs /usr/bin/python3 with torch (installed by scripts/setup.sh); without it the tests
 /// skip and say why.
@@ -14,7 +14,7 @@ namespace CrateMae.Tests.Bench;
 [Collection(Interop.InteropCollection.Name)]
 public sealed class OfficialBaselineTests(ITestOutputHelper output)
 {
-    private static string ScriptPath => Path.Combine(Fixtures.RepoRoot, "bench", "official", "crate_mae_official.py");
+    private static string ScriptPath => Path.Combine(Fixtures.RepoRoot, "python", "crate_mae_official.py");
     private static string Script => File.ReadAllText(ScriptPath);
 
     private static void SkipWithoutTorch() =>

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The official CRATE-MAE computation in PyTorch, as the speed baseline of `crate-mae bench`.
+"""The official CRATE-MAE computation in PyTorch: the speed baseline of `crate-mae bench` and the model of crate_mae_ddp.py.
 
 The modules below are written in the official code's form (Ma-Lab-Berkeley/CRATE, `model/crate_ae/`, the form
 docs/CRATE-MAE spec sections 2-3 describe): `rearrange` as reshape + permute, MSSA as matmul / softmax / matmul, ISTA
