@@ -56,11 +56,10 @@ internal static class OnnxRuntimeBench
                 var theirs = tensor(first).view(ours.shape);
                 diff = ((theirs - ours).abs().max() / ours.abs().max()).item<float>();
             }
-            var sorted = seconds.Order().ToArray();
             return new OnnxRuntimeResult
             {
                 Version = OrtEnv.Instance().GetVersionString(), IntraOpThreads = threads, StepSeconds = seconds,
-                MedianImgPerS = batch / (0.5 * (sorted[(steps - 1) / 2] + sorted[steps / 2])), BestImgPerS = batch / sorted[0],
+                MedianImgPerS = batch / ThroughputBenchmark.Median(seconds), BestImgPerS = batch / seconds.Min(),
                 MaxRelativeDifference = diff,
             };
         }

@@ -408,7 +408,8 @@ public static class ThroughputBenchmark
     private static bool IsTracePoint(int done, int total) =>
         total <= 10 || done == total || (done * 10L) / total != ((done - 1) * 10L) / total;
 
-    private static double Median(IEnumerable<double> values)
+    /// <summary>The median (the mean of the two middle values for an even count).</summary>
+    public static double Median(IEnumerable<double> values)
     {
         var sorted = values.OrderBy(x => x).ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);

@@ -200,10 +200,9 @@ public sealed class LinearProbe
 
         private readonly double[] _mean;
         private readonly double[] _invStd;
-        private readonly Tensor _y;            // [n] int64
-        private readonly Tensor _xw;           // whitened features X T [n, D]
-        private readonly Tensor _scale;        // e^−½ [D] (1 where the variance vanishes)
-        private readonly Tensor _eigenvectors; // V [D, D]
+        private readonly SoftmaxObjective _objective;   // over the whitened features X T, penalty TᵀT
+        private readonly Tensor _whiten;                // T [D, D]: W = T W′
+        private readonly Tensor _unwhiten;              // T⁻¹ [D, D]
         private readonly int _classes;
         private readonly int _count;
 
@@ -236,26 +235,23 @@ public sealed class LinearProbe
             using var scope = NewDisposeScope();
             var xs = x.ToTensor().sub_(tensor(_mean, dtype: float64)).mul_(tensor(_invStd, dtype: float64));   // [n, D]
             var (e, v) = linalg.eigh(xs.t().mm(xs).div_(n));                                                    // Σ = V diag(e) Vᵀ
-            _y = tensor(y, dtype: int64).DetachFromDisposeScope();
-            _scale = where(e > VarianceFloor * e.max().item<double>(), e.clamp_min(1e-300).rsqrt(), ones_like(e)).DetachFromDisposeScope();
-            _eigenvectors = v.DetachFromDisposeScope();
-            _xw = xs.mm(v.mul(_scale.unsqueeze(0))).DetachFromDisposeScope();
+            var scale = where(e > VarianceFloor * e.max().item<double>(), e.clamp_min(1e-300).rsqrt(), ones_like(e)).unsqueeze(0);   // e^−½
+            _whiten = v.mul(scale).DetachFromDisposeScope();                                                    // V diag(e^−½)
+            _unwhiten = v.div(scale).t().contiguous().DetachFromDisposeScope();                                 // diag(e^½) Vᵀ
+            _objective = new SoftmaxObjective(xs.mm(_whiten), tensor(y, dtype: int64), classes, lambda: 0,
+                penalty: _whiten.t().mm(_whiten));
             _classes = classes;
             _count = n;
         }
 
         public LinearProbe Fit(double lambda, LbfgsOptions solver, double[]? warmStart)
         {
-            using var scope = NewDisposeScope();
-            var scale = _scale;                                                             // e^−½
-            var t = _eigenvectors.mul(scale.unsqueeze(0));                                  // T = V diag(scale)
-            var tInverse = _eigenvectors.div(scale.unsqueeze(0)).t();                       // T⁻¹ = diag(1/scale) Vᵀ
-            using var objective = new SoftmaxObjective(_xw, _y, _classes, lambda, penalty: t.t().mm(t));
-            var theta0 = warmStart is { } w && w.Length == objective.ParameterCount
-                ? Transform(w, tInverse)                                                    // W′ = T⁻¹ W
-                : new double[objective.ParameterCount];
-            var result = new Lbfgs(solver).Minimize(objective.Evaluate, theta0);
-            return new LinearProbe(_mean, _invStd, Transform(result.X, t), _classes, lambda, result, [], _count, 0);
+            _objective.Lambda = lambda;
+            var theta0 = warmStart is { } w && w.Length == _objective.ParameterCount
+                ? Transform(w, _unwhiten)                                                   // W′ = T⁻¹ W
+                : new double[_objective.ParameterCount];
+            var result = new Lbfgs(solver).Minimize(_objective.Evaluate, theta0);
+            return new LinearProbe(_mean, _invStd, Transform(result.X, _whiten), _classes, lambda, result, [], _count, 0);
         }
 
         /// <summary>θ = [W (D×C), b] → [M·W, b].</summary>
@@ -272,10 +268,9 @@ public sealed class LinearProbe
 
         public void Dispose()
         {
-            _y.Dispose();
-            _scale.Dispose();
-            _xw.Dispose();
-            _eigenvectors.Dispose();
+            _objective.Dispose();
+            _whiten.Dispose();
+            _unwhiten.Dispose();
         }
     }
 

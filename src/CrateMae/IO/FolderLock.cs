@@ -92,11 +92,8 @@ public sealed class FolderLock : IDisposable
 
     private static void WriteOwner(string folder, string purpose)
     {
-        var target = Path.Combine(folder, OwnerFileName);
-        var temp = Path.Combine(folder, $".lock-owner.{Environment.ProcessId}.tmp");
         var since = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-        File.WriteAllText(temp, $"process {Environment.ProcessId} ({purpose}, since {since} UTC)\n");
-        File.Move(temp, target, overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(folder, OwnerFileName), $"process {Environment.ProcessId} ({purpose}, since {since} UTC)\n");
     }
 
     /// <summary>Releases the folder (the owner file stays; the next holder overwrites it).</summary>
