@@ -28,8 +28,7 @@ public sealed class AttentionFixtureTests
         AnalysisTestSupport.Init();
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = new MaskedAutoencoder(c.Config);
-        using (var weights = StateDictFile.Load(c.StateDictPath)) StateDictLoader.LoadInto(model, weights.Tensors, c.StateDictPath);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
         var imgs = io["imgs"];
         int g = c.Config.ImgSize / c.Config.PatchSize;

@@ -25,15 +25,6 @@ public sealed class OnnxExportTests : IDisposable
 
     public static TheoryData<string> Cases => Fixtures.CaseNames();
 
-    private static MaskedAutoencoder LoadModel(FixtureCase c)
-    {
-        var model = new MaskedAutoencoder(c.Config);
-        using var weights = StateDictFile.Load(c.StateDictPath);
-        StateDictLoader.LoadInto(model, weights.Tensors, c.StateDictPath);
-        model.eval();
-        return model;
-    }
-
     private static DenseTensor<float> ToOrt(Tensor t)
     {
         using var c = t.detach().cpu().contiguous();
@@ -61,7 +52,8 @@ public sealed class OnnxExportTests : IDisposable
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
+        model.eval();
         using var io = StateDictFile.Load(c.IoPath);
         var images = io["imgs"];
 
@@ -79,7 +71,8 @@ public sealed class OnnxExportTests : IDisposable
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
+        model.eval();
         using var io = StateDictFile.Load(c.IoPath);
 
         var ort = Run(model, new OnnxExportOptions { Part = OnnxPart.Mae, MaskRatio = c.Ratio }, ("images", io["imgs"]), ("noise", io["noise"]));
@@ -94,7 +87,8 @@ public sealed class OnnxExportTests : IDisposable
     {
         var c = Fixtures.Case("crate-mini");
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
+        model.eval();
         var images = randn(5, c.Config.InChans, c.Config.ImgSize, c.Config.ImgSize, generator: manual_seed(3));
         var ort = Run(model, new OnnxExportOptions { Part = OnnxPart.Encoder }, ("images", images));
         using var noGrad = no_grad();
@@ -119,7 +113,8 @@ public sealed class OnnxExportTests : IDisposable
     {
         var c = Fixtures.Case("vit-mini");
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
+        model.eval();
         using var io = StateDictFile.Load(c.IoPath);
         var ort = Run(model, new OnnxExportOptions { Part = OnnxPart.Encoder, Opset = opset }, ("images", io["imgs"]));
         using var noGrad = no_grad();

@@ -22,14 +22,6 @@ public sealed class Bf16Tests(ITestOutputHelper output)
     private const double ForwardTolerance = 3e-2;
     private const double GradientTolerance = 0.25;
 
-    private static MaskedAutoencoder LoadModel(FixtureCase c)
-    {
-        var model = new MaskedAutoencoder(c.Config);
-        using var weights = StateDictFile.Load(c.StateDictPath);
-        StateDictLoader.LoadInto(model, weights.Tensors, c.StateDictPath);
-        return model;
-    }
-
     public static TheoryData<string> CrateCases()
     {
         var data = new TheoryData<string>();
@@ -43,7 +35,7 @@ public sealed class Bf16Tests(ITestOutputHelper output)
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
 
         foreach (var reference in new[] { false, true })
@@ -102,7 +94,7 @@ public sealed class Bf16Tests(ITestOutputHelper output)
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
         using var noGrad = no_grad();
         var full = model.ForwardFeatures(io["imgs"]);

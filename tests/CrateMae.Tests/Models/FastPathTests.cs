@@ -33,14 +33,6 @@ public sealed class FastPathTests
         return data;
     }
 
-    private static MaskedAutoencoder LoadModel(FixtureCase c)
-    {
-        var model = new MaskedAutoencoder(c.Config);
-        using var weights = StateDictFile.Load(c.StateDictPath);
-        StateDictLoader.LoadInto(model, weights.Tensors, c.StateDictPath);
-        return model;
-    }
-
     private static (MaeOutput Output, Dictionary<string, Tensor> Grads) Run(MaskedAutoencoder model, Tensor imgs, double ratio, Tensor noise)
     {
         foreach (var p in model.parameters()) { p.grad?.Dispose(); p.grad = null; }
@@ -59,7 +51,7 @@ public sealed class FastPathTests
         // Given
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
         var (imgs, noise) = (io["imgs"], io["noise"]);
 
@@ -94,7 +86,7 @@ public sealed class FastPathTests
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
         using var noGrad = no_grad();
         Tensor reference, fast;

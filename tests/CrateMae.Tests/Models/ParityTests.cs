@@ -16,14 +16,6 @@ public sealed class ParityTests
 
     public static TheoryData<string> Cases => Fixtures.CaseNames();
 
-    private static MaskedAutoencoder LoadModel(FixtureCase c)
-    {
-        var model = new MaskedAutoencoder(c.Config);
-        using var weights = StateDictFile.Load(c.StateDictPath);
-        StateDictLoader.LoadInto(model, weights.Tensors, c.StateDictPath);
-        return model;
-    }
-
     [Theory]
     [MemberData(nameof(Cases))]
     public void Given_official_weights_and_noise_When_forward_and_backward_Then_every_output_and_gradient_matches(string name)
@@ -31,7 +23,7 @@ public sealed class ParityTests
         // Given
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
 
         // When
@@ -72,7 +64,7 @@ public sealed class ParityTests
     {
         var c = Fixtures.Case(name);
         using var scope = NewDisposeScope();
-        using var model = LoadModel(c);
+        using var model = c.LoadModel();
         using var io = StateDictFile.Load(c.IoPath);
         if (!io.TryGetTensor("attn_last", out var expected))
         {

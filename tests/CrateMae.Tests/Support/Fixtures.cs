@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CrateMae.Interop;
 using CrateMae.Models;
 
 namespace CrateMae.Tests.Support;
@@ -61,6 +62,15 @@ public sealed record FixtureCase(string Name, MaeConfig Config, double Ratio, lo
 {
     public string StateDictPath => Fixtures.PathOf(Name + ".pth");
     public string IoPath => Fixtures.PathOf(Name + ".io.pth");
+
+    /// <summary>A model of this case's config with the official weights loaded (strict).</summary>
+    public MaskedAutoencoder LoadModel()
+    {
+        var model = new MaskedAutoencoder(Config);
+        using var weights = StateDictFile.Load(StateDictPath);
+        StateDictLoader.LoadInto(model, weights.Tensors, StateDictPath);
+        return model;
+    }
 
     public static FixtureCase FromJson(string name, JsonElement f)
     {
