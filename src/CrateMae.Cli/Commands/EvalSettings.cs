@@ -9,7 +9,7 @@ namespace CrateMae.Cli.Commands;
 public class EvalSettings : CheckpointSettings
 {
     [CommandOption("--pool <POOL>")]
-    [Description("Token pooling: mean (default; mean of the patch tokens, as fine-tuning uses) or cls.")]
+    [Description("Token pooling: mean (default; mean of the patch tokens, as fine-tuning uses), cls, or grid (the patch-token means of the image's four quadrants, concatenated: 4 × D features that keep where a feature is).")]
     public string Pool { get; init; } = "mean";
 
     [CommandOption("--layer <L>")]
@@ -44,7 +44,8 @@ public class EvalSettings : CheckpointSettings
     {
         "mean" or "avg" or "gap" => Pooling.Mean,
         "cls" => Pooling.Cls,
-        _ => throw new ArgumentException($"--pool {value}: expected mean or cls"),
+        "grid" => Pooling.Grid,
+        _ => throw new ArgumentException($"--pool {value}: expected mean, cls or grid"),
     };
 
     public override ValidationResult Validate()
@@ -52,7 +53,7 @@ public class EvalSettings : CheckpointSettings
         if (Layer < 1) return ValidationResult.Error($"--layer {Layer}: expected an encoder block number ≥ 1");
         try { CrateMae.Models.MatmulPrecision.Resolve(Precision, Device); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
-        if (Pool.Trim().ToLowerInvariant() is not ("mean" or "avg" or "gap" or "cls")) return ValidationResult.Error($"--pool {Pool}: expected mean or cls");
+        if (Pool.Trim().ToLowerInvariant() is not ("mean" or "avg" or "gap" or "cls" or "grid")) return ValidationResult.Error($"--pool {Pool}: expected mean, cls or grid");
         return base.Validate();
     }
 }

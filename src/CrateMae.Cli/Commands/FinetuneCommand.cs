@@ -39,8 +39,19 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--mixup <ALPHA>")] [Description("Mixup Beta(α, α) (MAE: 0.8); default 0 = off.")]
         public double Mixup { get; init; }
 
-        [CommandOption("--head-init-std <STD>")] [Description("Std of the head's truncated-normal init (default 2e-5, MAE's).")]
+        [CommandOption("--head <START>")]
+        [Description("Where the head starts: 'probe' (default; LP-FT: the frozen encoder's linear probe, so fine-tuning starts at the probe's accuracy) or 'random' (MAE's truncated-normal init).")]
+        public string Head { get; init; } = "probe";
+
+        [CommandOption("--head-init-std <STD>")] [Description("Std of the random head's truncated-normal init (default 2e-5, MAE's).")]
         public double HeadInitStd { get; init; } = 2e-5;
+
+        public HeadStart HeadStartOption => Head.Trim().ToLowerInvariant() switch
+        {
+            "probe" or "linear-probe" or "lp" => HeadStart.Probe,
+            "random" => HeadStart.Random,
+            var h => throw new ArgumentException($"--head {h}: expected 'probe' (LP-FT) or 'random'"),
+        };
 
         protected override TrainingDefaults Defaults { get; } =
             new(Epochs: 5, BatchSize: 128, Blr: 1e-3, MinLr: 1e-6, MinCropScale: 0.6, Precision: "fp32");
@@ -50,7 +61,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
             Epochs = EpochsOrDefault, BatchSize = Batch, Blr = BlrOrDefault, Lr = Lr, MinLr = MinLrOrDefault,
             WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, EpochsOrDefault / 10.0), WeightDecay = WeightDecayOrDefault, LayerDecay = LayerDecay,
             LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScaleOrDefault, ClipGrad = ClipGrad,
-            HeadInitStd = HeadInitStd, Seed = SeedOrDefault, Precision = PrecisionOrDefault, Device = Device, MaxSteps = MaxSteps,
+            Head = HeadStartOption, HeadInitStd = HeadInitStd, Seed = SeedOrDefault, Precision = PrecisionOrDefault, Device = Device, MaxSteps = MaxSteps,
         }.Validate();
     }
 
@@ -121,15 +132,17 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
             throw new ArgumentException($"--data {s.DataSpec}: {trainSet.Name} has no class labels (an image folder needs one sub-folder per class)");
         using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
         using var test = new LoaderBatchSource(DataSetup.Loader(request, testSet, config, train: false));
+        using var probeTrain = options.Head == HeadStart.Probe ? new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: false)) : null;
         string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +
                       (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
 
         using var writer = FolderLock.Acquire(output, "crate-mae finetune");   // one writer per output folder
-        var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output);
+        var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output, probeTrain);
         var counts = ParameterCount.Of(config);
         ui.Console.MarkupLineInterpolated(
             $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({Math.Min(trainSet.Count, s.Limit ?? int.MaxValue):N0} images, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
         ui.Info($"{options.Epochs} epochs × {train.StepsPerEpoch} steps of {options.BatchSize}, lr {options.AbsoluteLr:G3} (layer decay {options.LayerDecay}), " +
+                $"{(options.Head == HeadStart.Probe ? "head from the linear probe" : "random head")}, " +
                 $"{(options.MixupAlpha > 0 ? $"mixup {options.MixupAlpha}, " : "")}{options.Precision} → {tuner.OutputDir}");
         tuner.Message += m => ui.Info(m);
         var last = DateTime.MinValue;
@@ -157,7 +170,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         ui.Console.Write(perClass);
         var wall = TimeSpan.FromSeconds(r.Seconds).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture);
         ui.Console.MarkupLineInterpolated(
-            $"[bold]{r.Model}[/]: last test top-1 [bold]{r.Top1 * 100:F2} %[/], best {r.BestTop1 * 100:F2} % (epoch {r.BestEpoch}) after {r.Epochs}/{r.EpochsPlanned} epochs{(r.Interrupted ? " (interrupted)" : "")}, {wall}");
+            $"[bold]{r.Model}[/]: start {r.StartTop1 * 100 ?? double.NaN:F2} % ({r.HeadStart} head), last test top-1 [bold]{r.Top1 * 100:F2} %[/], best {r.BestTop1 * 100:F2} % (epoch {r.BestEpoch}) after {r.Epochs}/{r.EpochsPlanned} epochs{(r.Interrupted ? " (interrupted)" : "")}, {wall}");
         var dir = Path.GetDirectoryName(r.ConfusionPng ?? r.Checkpoint ?? "") ?? "";
         ui.Info($"wrote {Path.Combine(dir, FineTuner.ResultFile)}, {r.ConfusionPng}, {r.Checkpoint ?? "-"}, {r.BestCheckpoint ?? "-"}");
     }

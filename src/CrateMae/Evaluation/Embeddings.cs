@@ -38,7 +38,7 @@ public static class Embeddings
     }
 
     /// <summary>
-    /// Both poolings for every image of <paramref name="dataset"/> (file order; resize + centre crop to the model's image
+    /// Every pooling for every image of <paramref name="dataset"/> (file order; resize + centre crop to the model's image
     /// size, the model's channel count, normalised with <paramref name="normalization"/> or the dataset's default).
     /// The model must be on <paramref name="device"/> (default CPU).
     /// </summary>
@@ -56,7 +56,7 @@ public static class Embeddings
     }
 
     /// <summary>
-    /// Both poolings (cls token and patch-token mean) from one unmasked forward pass per batch, under no_grad with the
+    /// Every pooling (cls token, patch-token mean, quadrant means) from one unmasked forward pass per batch, under no_grad with the
     /// model in eval mode (its training flag is restored). Batches follow <see cref="FeatureExtractor"/>'s ownership rules.
     /// </summary>
     /// <param name="progress">Called after each batch with the number of images done so far.</param>
@@ -80,14 +80,16 @@ public static class Embeddings
             var (both, labels) = FeatureExtractor.Collect(batches, (images, _) =>
             {
                 var tokens = model.ForwardFeatures(images.to(device), applyNorm: true, blockNumber: blockNumber);   // [B, N, D]
-                var f = cat([FeatureExtractor.Pool(tokens, Pooling.Cls), FeatureExtractor.Pool(tokens, Pooling.Mean)], 1);
+                var f = cat([FeatureExtractor.Pool(tokens, Pooling.Cls), FeatureExtractor.Pool(tokens, Pooling.Mean),
+                             FeatureExtractor.Pool(tokens, Pooling.Grid)], 1);                                         // [B, 6D]
                 done += images.shape[0];
                 progress?.Invoke(done);
                 return f;
             });
             var cls = both[.., ..(int)d].contiguous();
-            var mean = both[.., (int)d..].contiguous();
-            return new PooledFeatures(cls, mean, labels);
+            var mean = both[.., (int)d..(int)(2 * d)].contiguous();
+            var grid = both[.., (int)(2 * d)..].contiguous();
+            return new PooledFeatures(cls, mean, grid, labels);
         }
         finally
         {

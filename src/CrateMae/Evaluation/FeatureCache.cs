@@ -58,14 +58,14 @@ public sealed record FeatureCacheKey
 
 /// <summary>
 /// An on-disk cache of <see cref="PooledFeatures"/>, one safetensors file per <see cref="FeatureCacheKey"/>
-/// (<c>GROUP12-ID16.safetensors</c> holding <c>cls</c>, <c>mean</c>, <c>labels</c> and the key as metadata), written
+/// (<c>GROUP12-ID16.safetensors</c> holding <c>cls</c>, <c>mean</c>, <c>grid</c>, <c>labels</c> and the key as metadata), written
 /// atomically. A file whose stored key differs from the requested one, or that cannot be read, counts as a miss and is
 /// replaced. Storing an entry deletes the other entries of its group (the same source and data with older weights).
 /// </summary>
 public sealed class FeatureCache
 {
-    public const int FormatVersion = 1;
-    private const string FormatName = "crate-mae-features/1";
+    public const int FormatVersion = 2;
+    private const string FormatName = "crate-mae-features/2";
 
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -97,9 +97,10 @@ public sealed class FeatureCache
                 || !content.Metadata.TryGetValue("key", out var stored) || stored != key.ToJson())
                 return null;
             var byName = content.Tensors.ToDictionary(t => t.Key, t => t.Value);
-            if (!byName.TryGetValue("cls", out var cls) || !byName.TryGetValue("mean", out var mean) || !byName.TryGetValue("labels", out var labels))
+            if (!byName.TryGetValue("cls", out var cls) || !byName.TryGetValue("mean", out var mean) || !byName.TryGetValue("grid", out var grid)
+                || !byName.TryGetValue("labels", out var labels))
                 return null;
-            return new PooledFeatures(cls.clone(), mean.clone(), labels.clone());
+            return new PooledFeatures(cls.clone(), mean.clone(), grid.clone(), labels.clone());
         }
         catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or UnauthorizedAccessException)
         {
@@ -114,7 +115,7 @@ public sealed class FeatureCache
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(features);
         var path = PathOf(key);
-        Safetensors.Save(path, [("cls", features.Cls), ("mean", features.Mean), ("labels", features.Labels)],
+        Safetensors.Save(path, [("cls", features.Cls), ("mean", features.Mean), ("grid", features.Grid), ("labels", features.Labels)],
             new Dictionary<string, string> { ["format"] = FormatName, ["key"] = key.ToJson() });
         foreach (var stale in System.IO.Directory.EnumerateFiles(Directory, $"{key.Group[..12]}-*.safetensors"))
         {

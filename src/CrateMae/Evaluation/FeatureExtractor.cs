@@ -65,8 +65,22 @@ public static class FeatureExtractor
             Pooling.Mean when tokens.shape[1] < 2 =>
                 throw new ArgumentException("pooling 'mean' needs at least one patch token besides the cls token", nameof(tokens)),
             Pooling.Mean => tokens[.., 1..].mean([1]),
-            _ => throw new ArgumentOutOfRangeException(nameof(pooling), pooling, "pooling must be Cls or Mean"),
+            Pooling.Grid => GridPool(tokens),
+            _ => throw new ArgumentOutOfRangeException(nameof(pooling), pooling, "pooling must be Cls, Mean or Grid"),
         };
+    }
+
+    /// <summary>Quadrant means of the patch tokens of [B, 1 + g², D]: [B, 4D] (see <see cref="Pooling.Grid"/>).</summary>
+    private static Tensor GridPool(Tensor tokens)
+    {
+        long b = tokens.shape[0], patches = tokens.shape[1] - 1, d = tokens.shape[2];
+        long g = (long)Math.Round(Math.Sqrt(patches));
+        if (g < 2 || g * g != patches)
+            throw new ArgumentException($"pooling 'grid' needs a square grid of at least 2×2 patch tokens besides the cls token; got {patches}", nameof(tokens));
+        using var scope = NewDisposeScope();
+        var grid = tokens[.., 1..].reshape(b, g, g, d).permute(0, 3, 1, 2);                // [B, D, g, g]
+        var quadrants = nn.functional.adaptive_avg_pool2d(grid, [2, 2]);                     // [B, D, 2, 2]
+        return quadrants.permute(0, 2, 3, 1).reshape(b, 4 * d).MoveToOuterDisposeScope();  // [B, 4D]
     }
 
     /// <summary>

@@ -32,7 +32,10 @@ public sealed record FineTuneOptions
 
     public double? ClipGrad { get; init; }
 
-    /// <summary>Std of the head's truncated-normal init (MAE: 2e-5).</summary>
+    /// <summary>Where the head starts: the frozen encoder's linear probe (LP-FT, default) or a random init (MAE's).</summary>
+    public HeadStart Head { get; init; } = HeadStart.Probe;
+
+    /// <summary>Std of the head's truncated-normal init (MAE: 2e-5) when <see cref="Head"/> is <see cref="HeadStart.Random"/>.</summary>
     public double HeadInitStd { get; init; } = 2e-5;
 
     public int Seed { get; init; }
@@ -68,6 +71,7 @@ public sealed record FineTuneOptions
         if (!(MinCropScale > 0 && MinCropScale <= 1)) throw new ArgumentException($"--min-crop-scale: expected a number in (0, 1], got {MinCropScale}");
         if (ClipGrad is { } c && !(c > 0)) throw new ArgumentException($"--clip-grad: expected a positive number, got {c}");
         if (!(HeadInitStd >= 0) || !double.IsFinite(HeadInitStd)) throw new ArgumentException($"--head-init-std: expected a number ≥ 0, got {HeadInitStd}");
+        if (!Enum.IsDefined(Head)) throw new ArgumentException($"--head: expected 'probe' or 'random', got {Head}");
         if (MaxSteps is < 1) throw new ArgumentException($"--max-steps: expected an integer ≥ 1, got {MaxSteps}");
         MatmulPrecision.Parse(Precision);
         return this;

@@ -6,6 +6,15 @@ namespace CrateMae.Evaluation;
 /// </summary>
 public sealed record FineTuneResult : EvaluationResult
 {
+    /// <summary><c>probe</c> (LP-FT: the head started as the frozen encoder's linear probe) or <c>random</c>; null when not recorded.</summary>
+    public string? HeadStart { get; init; }
+
+    /// <summary>The probe's L2 strength λ (chosen on a validation split) when the head started as the probe.</summary>
+    public double? ProbeReg { get; init; }
+
+    /// <summary>Test top-1 before the first step (the linear probe's, when the head started as the probe); null when not recorded.</summary>
+    public double? StartTop1 { get; init; }
+
     /// <summary>Best test top-1 over the evaluated epochs.</summary>
     public required double BestTop1 { get; init; }
 

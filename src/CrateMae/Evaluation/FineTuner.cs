@@ -14,7 +14,8 @@ namespace CrateMae.Evaluation;
 
 /// <summary>
 /// End-to-end fine-tuning of a (pretrained) autoencoder's encoder with a linear head on the patch-token mean
-/// (<see cref="FineTuneClassifier"/>): label-smoothed cross-entropy (or soft-target cross-entropy after optional mixup),
+/// (<see cref="FineTuneClassifier"/>). The head starts as the frozen encoder's linear probe (LP-FT, <see cref="HeadStart"/>)
+/// or at random; then label-smoothed cross-entropy (or soft-target cross-entropy after optional mixup),
 /// AdamW over MAE's layer-wise lr-decay groups, warm-up + cosine lr set every iteration, each step in its own dispose
 /// scope. After every epoch the whole test split is scored; the classifier is checkpointed atomically (last and best).
 /// At the end it writes the confusion matrix (PNG), the per-class accuracy and <c>finetune.json</c>.
@@ -35,6 +36,7 @@ public sealed class FineTuner
     private readonly FineTuneOptions _options;
     private readonly IBatchSource _train;
     private readonly IBatchSource _test;
+    private readonly IBatchSource? _probeTrain;
     private readonly IReadOnlyList<string> _classNames;
     private readonly Device _device;
     private readonly ScalarType? _precision;
@@ -44,11 +46,17 @@ public sealed class FineTuner
     /// <param name="test">Test batches (no augmentation).</param>
     /// <param name="classNames">One name per class; the count is the number of classes (≥ 2).</param>
     /// <param name="outputDir">Folder for the result files (created).</param>
-    public FineTuner(FineTuneOptions options, IBatchSource train, IBatchSource test, IReadOnlyList<string> classNames, string outputDir)
+    /// <param name="probeTrain">The training images without augmentation, for the linear probe the head starts from;
+    /// required when <see cref="FineTuneOptions.Head"/> is <see cref="HeadStart.Probe"/>.</param>
+    public FineTuner(FineTuneOptions options, IBatchSource train, IBatchSource test, IReadOnlyList<string> classNames, string outputDir,
+        IBatchSource? probeTrain = null)
     {
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _train = train ?? throw new ArgumentNullException(nameof(train));
         _test = test ?? throw new ArgumentNullException(nameof(test));
+        _probeTrain = probeTrain;
+        if (_options.Head == HeadStart.Probe && probeTrain is null)
+            throw new ArgumentException("a head that starts as the linear probe needs the un-augmented training images (probeTrain)", nameof(probeTrain));
         _classNames = classNames ?? throw new ArgumentNullException(nameof(classNames));
         if (classNames.Count < 2)
             throw new ArgumentException($"fine-tuning needs a labelled dataset with at least 2 classes; this one has {classNames.Count}");
@@ -86,7 +94,8 @@ public sealed class FineTuner
         model.to(_device);
         try
         {
-            return Train(model, pretrained, modelName, source, data, normalization, clock, cancellationToken);
+            double? probeReg = _options.Head == HeadStart.Probe ? StartFromProbe(model, cancellationToken) : null;
+            return Train(model, pretrained, modelName, source, data, normalization, probeReg, clock, cancellationToken);
         }
         finally
         {
@@ -94,9 +103,38 @@ public sealed class FineTuner
         }
     }
 
-    private FineTuneResult Train(FineTuneClassifier model, MaskedAutoencoder pretrained, string modelName, string? source, string? data,
-        NormalizationStats? normalization, Stopwatch clock, CancellationToken cancellationToken)
+    /// <summary>
+    /// LP-FT's first stage: pools the frozen encoder's features of the un-augmented training images (the same path and
+    /// precision as the classifier's forward), fits the linear probe (λ chosen on a validation split) and loads it into
+    /// the head as one affine map. Returns the chosen λ.
+    /// </summary>
+    private double StartFromProbe(FineTuneClassifier model, CancellationToken cancellationToken)
     {
+        var probeClock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        Tensor features, labels;
+        using (MatmulPrecision.Use(_precision))
+            (features, labels) = FeatureExtractor.Extract(model.Encoder, _probeTrain!.Epoch(0, 0, cancellationToken), Pooling.Mean, _device);
+        cancellationToken.ThrowIfCancellationRequested();
+        Message?.Invoke($"head: linear probe on {features.shape[0]:N0} × {features.shape[1]} frozen features ({probeClock.Elapsed.TotalSeconds:F0} s to extract)");
+        var probe = LinearProbe.Fit(features, labels, new LinearProbeOptions { NumClasses = NumClasses, Seed = _options.Seed },
+            fit => Message?.Invoke(fit.Final
+                ? $"head: refit λ = {fit.Point.Reg:G2} on all images, {fit.Point.Iterations} iterations ({fit.Seconds:F1} s)"
+                : $"head: λ = {fit.Point.Reg:G2} validation top-1 {fit.Point.ValTop1:P2} ({fit.Seconds:F1} s)"));
+        var (weight, bias) = probe.ToAffine();   // [C, D], [C]
+        using (no_grad())
+        {
+            model.Head.weight!.copy_(weight.to(_device));
+            model.Head.bias!.copy_(bias.to(_device));
+        }
+        return probe.Regularisation;
+    }
+
+    private FineTuneResult Train(FineTuneClassifier model, MaskedAutoencoder pretrained, string modelName, string? source, string? data,
+        NormalizationStats? normalization, double? probeReg, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var (_, startTop1, _, _) = Evaluate(model);
+        Message?.Invoke($"start: test top-1 {startTop1:P2} ({(probeReg is null ? "random head" : "linear-probe head")})");
         var groups = LayerDecay.ParamGroups(model, _options.WeightDecay, _options.LayerDecay);
         using var optimizer = LayerDecay.CreateAdamW(groups, _options.AbsoluteLr);
         var parameters = groups.SelectMany(g => g.Parameters).ToArray();
@@ -233,6 +271,9 @@ public sealed class FineTuner
         var result = new FineTuneResult
         {
             Model = modelName,
+            HeadStart = _options.Head == HeadStart.Probe ? "probe" : "random",
+            ProbeReg = probeReg,
+            StartTop1 = startTop1,
             Pooling = Pooling.Mean,
             FeatureDim = pretrained.Config.EmbedDim,
             NumClasses = NumClasses,

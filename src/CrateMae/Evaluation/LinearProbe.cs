@@ -151,6 +151,21 @@ public sealed class LinearProbe
         };
     }
 
+    /// <summary>
+    /// The probe as one affine map on the raw features, logits = x Wᵀ + b, ready for a <c>Linear(D → C)</c>: with the
+    /// standardisation x̂ = (x − μ) ⊙ s (s = 1/σ) and the fitted W_s [D, C], b_s [C], W = (diag(s) W_s)ᵀ and
+    /// b = b_s − μᵀ diag(s) W_s. Returns weight [C, D] and bias [C], float32 on the CPU, owned by the caller.
+    /// </summary>
+    public (Tensor Weight, Tensor Bias) ToAffine()
+    {
+        int d = FeatureDim, c = NumClasses;
+        using var scope = NewDisposeScope();
+        var theta = tensor(_theta, dtype: float64);
+        var scaled = theta[..(d * c)].view(d, c).mul(tensor(_invStd, dtype: float64).unsqueeze(1));   // diag(s) W_s  [D, C]
+        var bias = theta[(d * c)..].sub(tensor(_mean, dtype: float64).unsqueeze(0).mm(scaled).squeeze(0));   // [C]
+        return (scaled.t().contiguous().to(float32).MoveToOuterDisposeScope(), bias.to(float32).MoveToOuterDisposeScope());
+    }
+
     /// <summary>Class scores [n, C] float32 on the CPU (logits of the standardised features).</summary>
     public Tensor Logits(Tensor features)
     {

@@ -8,4 +8,11 @@ public enum Pooling
 
     /// <summary>The average of the patch tokens (indices 1..N−1), the cls token excluded.</summary>
     Mean,
+
+    /// <summary>
+    /// The average of the patch tokens in each quadrant of the patch grid (torch's <c>adaptive_avg_pool2d</c> to 2×2,
+    /// so an odd grid shares its middle row and column), concatenated top-left, top-right, bottom-left, bottom-right:
+    /// [B, 4D]. Keeps where in the image a feature is, which one mean over all patches loses.
+    /// </summary>
+    Grid,
 }

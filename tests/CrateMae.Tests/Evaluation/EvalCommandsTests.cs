@@ -101,12 +101,16 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         var first = LinprobeCommand.Run(Probe(), Quiet);
         var knn = KnnCommand.Run(Knn(), Quiet);
         var cls = LinprobeCommand.Run(Probe(pool: "cls"), Quiet);
+        var grid = LinprobeCommand.Run(Probe(pool: "grid"), Quiet);
 
         Assert.Equal(2, first.Extractions);                                  // train and test
         Assert.Equal(0, knn.Extractions);
-        Assert.Equal(0, cls.Extractions);                                    // both poolings are cached from one pass
+        Assert.Equal(0, cls.Extractions);                                    // every pooling is cached from one pass
         Assert.Equal("cached", knn.Variants[0].Origin);
         Assert.Equal(Pooling.Cls, cls.Variants[0].Result.Pooling);
+        Assert.Equal(0, grid.Extractions);
+        Assert.Equal(Pooling.Grid, grid.Variants[0].Result.Pooling);
+        Assert.Equal(4 * first.Variants[0].Result.FeatureDim, grid.Variants[0].Result.FeatureDim);
         Assert.Equal(2, Directory.GetFiles(Path.Combine(_data.EvalDir, "cache"), "*.safetensors").Length);
     }
 

@@ -19,6 +19,7 @@ public sealed class FeatureExtractorTests
     [Theory]
     [InlineData(Pooling.Cls)]
     [InlineData(Pooling.Mean)]
+    [InlineData(Pooling.Grid)]
     public void GivenBatches_WhenExtracting_ThenFeaturesEqualThePooledForwardFeaturesInOrder(Pooling pooling)
     {
         using var scope = NewDisposeScope();
@@ -31,14 +32,36 @@ public sealed class FeatureExtractorTests
         using (no_grad())
         {
             var tokens = model.ForwardFeatures(images);
-            expected = pooling == Pooling.Cls ? tokens[.., 0] : tokens[.., 1..].mean([1]);
+            expected = pooling switch
+            {
+                Pooling.Cls => tokens[.., 0],
+                Pooling.Mean => tokens[.., 1..].mean([1]),
+                _ => tokens[.., 1..].reshape(10, 4 * 16),                     // a 2×2 patch grid: each quadrant is one patch
+            };
         }
-        Assert.Equal([10L, 16L], features.shape);
+        Assert.Equal([10L, pooling == Pooling.Grid ? 64L : 16L], features.shape);
         Assert.Equal(ScalarType.Float32, features.dtype);
         Assert.Equal(ScalarType.Int64, y.dtype);
         Assert.True(features.allclose(expected, rtol: 1e-5, atol: 1e-6));
         Assert.True(y.eq(labels).all().item<bool>());
         Assert.False(features.requires_grad);
+    }
+
+    [Fact]
+    public void GivenAThreeByThreePatchGrid_WhenGridPooling_ThenEachQuadrantAveragesItsOverlappingTwoByTwoBlock()
+    {
+        using var scope = NewDisposeScope();
+        var tokens = randn(2, 10, 3, generator: new Generator(5));              // cls + 3×3 patches, D = 3
+        var patches = tokens[.., 1..].reshape(2, 3, 3, 3);                        // [B, row, col, D]
+
+        var pooled = FeatureExtractor.Pool(tokens, Pooling.Grid);
+
+        // adaptive_avg_pool2d 3 → 2: rows/cols [0, 2) and [1, 3), so the middle row and column count in two quadrants.
+        Tensor Quadrant(int r, int c) => patches[.., r..(r + 2), c..(c + 2)].mean([1, 2]);
+        var expected = cat([Quadrant(0, 0), Quadrant(0, 1), Quadrant(1, 0), Quadrant(1, 1)], 1);
+        Assert.Equal([2L, 12L], pooled.shape);
+        Assert.True(pooled.allclose(expected, rtol: 1e-6, atol: 1e-6));
+        Assert.Throws<ArgumentException>(() => FeatureExtractor.Pool(randn(2, 7, 3), Pooling.Grid));   // 6 patches: not a square
     }
 
     [Fact]

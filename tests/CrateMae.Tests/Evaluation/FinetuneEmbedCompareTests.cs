@@ -33,7 +33,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         foreach (var e in result.History) output.WriteLine($"{e.Epoch}: train {e.TrainLoss:F4} test {e.TestLoss:F4} top-1 {e.TestTop1:P1}");
         var dir = Path.Combine(_data.EvalDir, "finetune");
         Assert.Equal(3, result.History.Count);
-        // The head (ten MNIST-layout class names) starts at logits ≈ 0 (init std 2e-5): test loss ln 10 ≈ 2.30 before training.
+        // Ten MNIST-layout class names, three used: a head with logits ≈ 0 has test loss ln 10 ≈ 2.30.
         Assert.True(result.History[^1].TestLoss < 0.6 * Math.Log(10), $"test loss {result.History[^1].TestLoss:F4}");
         Assert.True(result.History[^1].TestLoss < result.History[0].TestLoss, "test loss did not fall from epoch 1 to 3");
         Assert.True(result.BestTop1 >= 0.6, $"best top-1 {result.BestTop1} (chance: 1/3)");
@@ -43,11 +43,12 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         var root = doc.RootElement;
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
-             "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
+             "head_start", "probe_reg", "start_top1", "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
              "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "precision",
              "per_class", "history", "checkpoint", "best_checkpoint", "confusion_png", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("fine_tune", root.GetProperty("kind").GetString());
+        Assert.Equal("probe", root.GetProperty("head_start").GetString());
         Assert.Equal(["class", "name", "support", "correct", "top1"], Names(root.GetProperty("per_class")[0]));
         Assert.Equal(["epoch", "train_loss", "test_loss", "test_top1", "lr", "seconds"], Names(root.GetProperty("history")[0]));
         Assert.Equal(10, root.GetProperty("per_class").GetArrayLength());  // MNIST layout: ten class names, three used
@@ -65,10 +66,37 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
             new CrateMae.Data.DataRequest { Spec = _data.Spec, Normalization = loaded.Normalization, BatchSize = 16 },
             CrateMae.Data.DataSetup.Open(new CrateMae.Data.DataRequest { Spec = _data.Spec }, CrateMae.Data.DataSplit.Test),
             loaded.Model.Encoder.Config, train: false));
-        var tuner = new FineTuner(new FineTuneOptions(), test, test, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), dir);
+        var tuner = new FineTuner(new FineTuneOptions { Head = HeadStart.Random }, test, test, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), dir);
         var (_, top1, _, _) = tuner.Evaluate(loaded.Model);
         Assert.Equal(result.Top1, top1);
         Assert.True(File.Exists(result.BestCheckpoint));
+    }
+
+    [Fact]
+    public void GivenAProbeHead_WhenFineTuningStarts_ThenItStartsAtTheLinearProbesTestAccuracyWhereARandomHeadStartsAtChance()
+    {
+        var probe = LinprobeCommand.Run(new LinprobeCommand.Settings { Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16 }, Quiet);
+        double probeTop1 = probe.Variants.Single().Result.Top1;
+
+        var lpft = FinetuneCommand.Run(new FinetuneCommand.Settings
+        {
+            Checkpoint = _data.RunDir, Data = _data.Spec, Epochs = 1, BatchSize = 12, MaxSteps = 1, Output = Path.Combine(_data.Root, "lpft"),
+        }, Quiet);
+        var random = FinetuneCommand.Run(new FinetuneCommand.Settings
+        {
+            Checkpoint = _data.RunDir, Data = _data.Spec, Epochs = 1, BatchSize = 12, MaxSteps = 1, Head = "random", Output = Path.Combine(_data.Root, "ft"),
+        }, Quiet);
+
+        output.WriteLine($"linprobe {probeTop1:P2}; fine-tune start: probe head {lpft.StartTop1:P2} (λ {lpft.ProbeReg}), random head {random.StartTop1:P2}");
+        // Same frozen features (train split, mean pooling, same seed for the validation split), so the same classifier up
+        // to the solver's tolerance: at most one of the 30 test images may fall on the other side of a boundary.
+        Assert.Equal("probe", lpft.HeadStart);
+        Assert.InRange(lpft.StartTop1!.Value, probeTop1 - 1.0 / 30 - 1e-9, probeTop1 + 1.0 / 30 + 1e-9);
+        Assert.True(probeTop1 >= 0.6, $"probe top-1 {probeTop1} (chance 1/3): the tiny classes are separable");
+        Assert.Equal("random", random.HeadStart);
+        Assert.Null(random.ProbeReg);
+        Assert.True(random.StartTop1 < probeTop1, $"random head {random.StartTop1} vs probe {probeTop1}");
+        Assert.Throws<ArgumentException>(() => new FinetuneCommand.Settings { Head = "linear" }.Options());
     }
 
     [Fact]
@@ -216,6 +244,6 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Top1 = last, BestTop1 = best, BestEpoch = 3, TestLoss = 0.3, Epochs = 4, EpochsPlanned = 4, Interrupted = false, BatchSize = 128,
         Blr = 1e-3, Lr = 5e-4, WarmupEpochs = 0.4, LayerDecay = 0.75, WeightDecay = 0.05, LabelSmoothing = 0.1, MixupAlpha = 0,
         MinCropScale = 0.6, Precision = "fp32", PerClass = [], History = [], Checkpoint = null, BestCheckpoint = null, ConfusionPng = null,
-        Seconds = 100,
+        HeadStart = "probe", StartTop1 = 0.7, Seconds = 100,
     };
 }

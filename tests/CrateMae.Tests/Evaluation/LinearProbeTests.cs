@@ -31,6 +31,27 @@ public sealed class LinearProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void GivenAFittedProbe_WhenTurnedIntoAnAffineMap_ThenItGivesTheProbesLogitsOnRawFeatures()
+    {
+        using var scope = NewDisposeScope();
+        var centres = SyntheticData.Centres(4, 24, separation: 2.0, seed: 4);
+        var (x, y) = SyntheticData.Blobs(4, 150, 24, 2.0, seed: 5, centres);
+        x = x.mul(tensor(Enumerable.Range(0, 24).Select(i => 0.1f + i).ToArray())).add_(3.0);   // scales and offsets that standardisation removes
+        var probe = LinearProbe.FitFixed(x, y, 1e-3);
+
+        var (weight, bias) = probe.ToAffine();
+
+        Assert.Equal([4L, 24L], weight.shape);
+        Assert.Equal([4L], bias.shape);
+        var expected = probe.Logits(x);
+        var actual = x.mm(weight.t()).add(bias);
+        double scale = expected.abs().max().item<float>();
+        double error = (actual - expected).abs().max().item<float>();
+        output.WriteLine($"max |Δ| {error:E2} of max |logit| {scale:F2}");
+        Assert.True(error <= 1e-5 * scale, $"affine logits differ by {error} (max |logit| {scale})");
+    }
+
+    [Fact]
     public void GivenShuffledLabels_WhenProbed_ThenTestTop1IsWithinChanceTolerance()
     {
         using var scope = NewDisposeScope();
