@@ -68,6 +68,9 @@ public class FloorSettings : EvalSettings
     [Description("Evaluate a floor instead of the encoder: 'pixels' (raw normalised pixels) or 'random' (randomly initialised encoder of the same config).")]
     public string? Floor { get; init; }
 
+    [CommandOption("--force")] [Description("Start even when the memory estimate (model, features, probe) exceeds the memory available (default: refuse in one line).")]
+    public bool Force { get; init; }
+
     [CommandOption("--floors")]
     [Description("Evaluate the encoder, the random-init encoder and raw pixels, and print them side by side.")]
     public bool Floors { get; init; }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using CrateMae.Data;
 using CrateMae.Evaluation;
+using CrateMae.Training;
 using Spectre.Console;
 
 namespace CrateMae.Cli.Commands;
@@ -27,13 +29,14 @@ public sealed record FeatureEvaluationOutcome(IReadOnlyList<EvaluatedVariant> Va
 /// <summary>The shared flow of linprobe and knn: features per variant → evaluate → write → print side by side.</summary>
 public static class FeatureEvaluation
 {
-    public static FeatureEvaluationOutcome Run(FloorSettings s, Reporter ui, Func<FeatureSplits, EvaluationResult> evaluate,
+    public static FeatureEvaluationOutcome Run(string command, FloorSettings s, Reporter ui, Func<FeatureSplits, EvaluationResult> evaluate,
         Func<string, string?, int?, string?, string> defaultPath, CancellationToken cancellationToken)
     {
         var variants = s.Variants();
         using var provider = new FeatureProvider(s, ui, cancellationToken);
         if (provider.CheckpointPath is null && variants.Any(v => v is null))
             throw new ArgumentException("--checkpoint: required (a run folder or checkpoint); without one only '--floor pixels' or '--model M --floor random' can run");
+        if (!s.Force) EnsureFits(command, s, provider, variants);
         var done = new List<EvaluatedVariant>();
         var files = new List<string>();
         foreach (var floor in variants)
@@ -62,6 +65,20 @@ public static class FeatureEvaluation
             ui.Info("note: no --checkpoint, --eval-dir or --out, so the result is only printed");
         }
         return outcome;
+    }
+
+    /// <summary>
+    /// Refuses, before any extraction, an evaluation whose model, features and probe would not fit in the available
+    /// memory (<see cref="MemoryEstimate.FeatureEvaluation"/>; the widest variant counts: raw pixels are C·S² wide).
+    /// </summary>
+    private static void EnsureFits(string command, FloorSettings s, FeatureProvider provider, IReadOnlyList<string?> variants)
+    {
+        if (provider.CheckpointPath is null && s.Model is null) return;   // raw pixels alone: no model to size against
+        var config = provider.Config;
+        long images = provider.ImageCount(DataSplit.Train) + provider.ImageCount(DataSplit.Test);
+        int pooled = s.Pooling == Pooling.Grid ? 4 * config.EmbedDim : config.EmbedDim;
+        int widest = variants.Contains(EvalFiles.PixelsFloor) ? Math.Max(pooled, config.InChans * config.ImgSize * config.ImgSize) : pooled;
+        MemoryEstimate.EnsureFits(command, MemoryEstimate.FeatureEvaluation(config, s.Batch, images, widest), s.Batch, bf16Activations: true);
     }
 
     private static void CheckLabelled(FeatureSplits f)

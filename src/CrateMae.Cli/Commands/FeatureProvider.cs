@@ -103,6 +103,9 @@ public sealed class FeatureProvider : IDisposable
 
     private DataRequest Request() => _s.Request((ulong)_s.Seed) with { Normalization = Normalization };
 
+    /// <summary>Images of <paramref name="split"/> the evaluation uses (after <c>--limit</c>).</summary>
+    public long ImageCount(DataSplit split) => Math.Min(DataSetup.Open(Request(), split).Count, _s.Limit ?? int.MaxValue);
+
     /// <summary>The data description recorded in results, e.g. <c>fashion-mnist:train → fashion-mnist:test</c>.</summary>
     public string DataDescription(params DataSplit[] splits)
     {

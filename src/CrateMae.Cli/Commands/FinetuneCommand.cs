@@ -118,8 +118,6 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         using var loaded = checkpointPath is null ? null : ModelSource.Load(checkpointPath, s.Model, s.Device);
         var config = loaded?.Model.Config ?? Presets.Resolve(s.Model!);
         var normalization = loaded?.Normalization;
-        using var scratch = random ? FeatureProvider.CreateRandom(config, options.Seed, s.Device) : null;
-        var encoder = scratch ?? loaded!.Model;
         string name = random ? $"{config.Name} (random init, seed {options.Seed})" : config.Name;
 
         var request = s.Request((ulong)options.Seed) with { MinCropScale = options.MinCropScale, Normalization = normalization };
@@ -136,6 +134,11 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +
                       (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
 
+        bool bf16 = options.Precision == "bf16";
+        long probeImages = options.Head == HeadStart.Probe ? Math.Min(trainSet.Count, s.Limit ?? int.MaxValue) : 0;
+        if (!s.Force) MemoryEstimate.EnsureFits("finetune", MemoryEstimate.FineTuning(config, options.BatchSize, bf16, probeImages), options.BatchSize, bf16);
+        using var scratch = random ? FeatureProvider.CreateRandom(config, options.Seed, s.Device) : null;
+        var encoder = scratch ?? loaded!.Model;
         using var writer = FolderLock.Acquire(output, "crate-mae finetune");   // one writer per output folder
         var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output, probeTrain);
         var counts = ParameterCount.Of(config);

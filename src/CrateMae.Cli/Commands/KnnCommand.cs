@@ -37,7 +37,7 @@ public sealed class KnnCommand : Command<KnnCommand.Settings>
     }
 
     public static FeatureEvaluationOutcome Run(Settings s, Reporter ui, CancellationToken cancellationToken = default) =>
-        FeatureEvaluation.Run(s, ui, f =>
+        FeatureEvaluation.Run("knn", s, ui, f =>
         {
             if (s.K > f.TrainX.shape[0])
                 throw new ArgumentException($"-k {s.K}: larger than the {f.TrainX.shape[0]} training images");

@@ -77,7 +77,7 @@ public sealed class LinprobeCommand : Command<LinprobeCommand.Settings>
     public static FeatureEvaluationOutcome Run(Settings s, Reporter ui, CancellationToken cancellationToken = default)
     {
         var options = s.ProbeOptions();
-        return FeatureEvaluation.Run(s, ui,
+        return FeatureEvaluation.Run("linprobe", s, ui,
             f => LinearProbe.Evaluate(f.TrainX, f.TrainY, f.TestX, f.TestY, f.Model, f.Pooling, options, fit => ui.Info(Describe(fit))),
             EvalFiles.LinearProbe, cancellationToken);
     }

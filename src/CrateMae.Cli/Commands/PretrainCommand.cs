@@ -23,9 +23,6 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
 
     public sealed class Settings : TrainingSettings
     {
-        [CommandOption("--force")] [Description("Start even when the memory estimate exceeds the memory available (default: refuse in one line).")]
-        public bool Force { get; init; }
-
         [CommandOption("--accum-iter <N>")] [Description("Gradient accumulation steps (effective batch = batch × N; default 1).")]
         public int? AccumIter { get; init; }
 

@@ -14,6 +14,9 @@ public sealed record TrainingDefaults(int Epochs, int BatchSize, double Blr, dou
 /// </summary>
 public abstract class TrainingSettings : DataSettings
 {
+    [CommandOption("--force")] [Description("Start even when the memory estimate exceeds the memory available (default: refuse in one line).")]
+    public bool Force { get; init; }
+
     [CommandOption("--epochs <N>")]
     [Description("Epochs (default: pretrain 2, finetune 5).")]
     public int? Epochs { get; init; }

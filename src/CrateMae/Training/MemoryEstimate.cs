@@ -33,14 +33,57 @@ public static class MemoryEstimate
     {
         ArgumentNullException.ThrowIfNull(config);
         double model = 16.0 * ParameterCount.Of(config).Total;
-        double element = bf16Activations ? 2 : 4;
-        double n = config.NumPatches + 1;
-        double Blocks(int depth, int width, int heads) =>
-            depth * batch * (TokenTensorsPerBlock * n * width + heads * n * n) * element;
-        double activations = Blocks(config.Depth, config.EmbedDim, config.NumHeads)
-                             + Blocks(config.DecoderDepth, config.DecoderEmbedDim, config.DecoderNumHeads);
+        double activations = EncoderActivations(config, batch, bf16Activations)
+                             + EncoderActivations(config with { Depth = config.DecoderDepth, EmbedDim = config.DecoderEmbedDim, NumHeads = config.DecoderNumHeads },
+                                 batch, bf16Activations);
         double total = model + activations + ProcessBaseBytes;
         return (Saturate(model), Saturate(activations), Saturate(total));
+    }
+
+    /// <summary>
+    /// Fine-tuning: the whole autoencoder is loaded (4 bytes a parameter) but only the encoder path and the head train
+    /// (12 more bytes a parameter for gradients and AdamW's moments); activations of the encoder blocks only; and, when
+    /// the head starts as the linear probe, the probe's features of <paramref name="probeImages"/> training images
+    /// (<see cref="ProbeBytes"/>). Returns (model, activations, total) in bytes.
+    /// </summary>
+    public static (long Model, long Activations, long Total) FineTuning(MaeConfig config, int batch, bool bf16Activations, long probeImages)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var counts = ParameterCount.Of(config);
+        double model = 4.0 * counts.Total + 12.0 * (counts.EncoderTrainable + (long)config.EmbedDim * 1000);   // head ≤ 1000 classes
+        double activations = EncoderActivations(config, batch, bf16Activations) + ProbeBytes(probeImages, config.EmbedDim);
+        return (Saturate(model), Saturate(activations), Saturate(model + activations + ProcessBaseBytes));
+    }
+
+    /// <summary>
+    /// linprobe / knn: the frozen model (4 bytes a parameter), one inference batch, the features of every pooling of
+    /// <paramref name="images"/> images held while they are collected and concatenated (6·D float32, twice), and the
+    /// probe's float64 working copies of the <paramref name="featureDim"/>-wide features that are evaluated.
+    /// Returns (model, data, total) in bytes.
+    /// </summary>
+    public static (long Model, long Data, long Total) FeatureEvaluation(MaeConfig config, int batch, long images, int featureDim)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        double model = 4.0 * ParameterCount.Of(config).Total;
+        double data = EncoderActivations(config, batch, bf16Activations: false) / TokenTensorsPerBlock * 2   // no autograd: ~2 live tensors a block
+                      + 2.0 * images * 6 * config.EmbedDim * 4
+                      + ProbeBytes(images, featureDim);
+        return (Saturate(model), Saturate(data), Saturate(model + data + ProcessBaseBytes));
+    }
+
+    /// <summary>
+    /// The linear probe's float64 working set for <paramref name="images"/> × <paramref name="featureDim"/> features:
+    /// the managed copy, the standardised tensor, the whitened product it fits on, and the validation search's
+    /// training part (90 % of each): about four copies of 8 bytes an element, plus the D×D whitening matrices.
+    /// </summary>
+    public static long ProbeBytes(long images, int featureDim) =>
+        Saturate(4.0 * images * featureDim * 8 + 4.0 * featureDim * (double)featureDim * 8);
+
+    private static double EncoderActivations(MaeConfig config, int batch, bool bf16Activations)
+    {
+        double element = bf16Activations ? 2 : 4;
+        double n = config.NumPatches + 1;
+        return config.Depth * batch * (TokenTensorsPerBlock * n * config.EmbedDim + config.NumHeads * n * n) * element;
     }
 
     /// <summary>MemAvailable of <c>/proc/meminfo</c> in bytes, or null where it cannot be read (not Linux).</summary>
@@ -62,14 +105,18 @@ public static class MemoryEstimate
     /// estimate exceeds <paramref name="available"/> (default: <see cref="AvailableBytes"/>; unknown = no check).
     /// </summary>
     /// <param name="what">The command, for the message (e.g. "pretrain").</param>
-    public static void EnsureFits(string what, MaeConfig config, int batch, bool bf16Activations, long? available = null)
+    public static void EnsureFits(string what, MaeConfig config, int batch, bool bf16Activations, long? available = null) =>
+        EnsureFits(what, Training(config, batch, bf16Activations), batch, bf16Activations, available);
+
+    /// <summary><see cref="EnsureFits(string, MaeConfig, int, bool, long?)"/> for an estimate made by another of the methods above.</summary>
+    public static void EnsureFits(string what, (long Model, long Activations, long Total) estimate, int batch, bool bf16Activations, long? available = null)
     {
         available ??= AvailableBytes();
         if (available is not { } free) return;
-        var (model, activations, total) = Training(config, batch, bf16Activations);
+        var (model, activations, total) = estimate;
         if (total <= free) return;
         string fix = activations > model
-            ? $"a smaller --batch-size (the activations of batch {batch} alone need about {Mb(activations)})" + (bf16Activations ? "" : " or --precision bf16")
+            ? $"a smaller --batch-size or --limit (the activations and data of batch {batch} alone need about {Mb(activations)})" + (bf16Activations ? "" : " or --precision bf16")
             : $"a smaller model (its weights, gradients and optimizer state alone need about {Mb(model)})";
         throw new ArgumentException(
             $"{what} would need about {Mb(total)} of memory but {Mb(free)} are available; use {fix}, or --force to try anyway");

@@ -28,6 +28,37 @@ public sealed class MemoryEstimateTests
     }
 
     [Fact]
+    public void Given_a_model_far_larger_than_memory_When_fine_tuned_or_probed_Then_refused_at_once_without_allocating()
+    {
+        using var self = Process.GetCurrentProcess();
+        long before = self.WorkingSet64;
+        var clock = Stopwatch.StartNew();
+        var finetune = Cli.AssertOneLineError(Cli.Run("finetune", "--model", Giant, "--floor", "random", "--output", Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid())), 2,
+            "finetune would need about", "--force");
+        var probe = Cli.AssertOneLineError(Cli.Run("linprobe", "--model", Giant, "--floor", "random", "--output", Path.Combine(Path.GetTempPath(), "never-" + Guid.NewGuid() + ".json")), 2,
+            "linprobe would need about", "--force");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"refusing took {clock.Elapsed.TotalSeconds:F1} s");
+        self.Refresh();
+        Assert.True(self.WorkingSet64 - before < 500L << 20, $"the refusal grew the process by {(self.WorkingSet64 - before) >> 20} MB\n{finetune}\n{probe}");
+    }
+
+    [Fact]
+    public void Given_the_feature_evaluation_When_estimated_Then_the_probe_working_set_grows_with_images_and_width()
+    {
+        var config = Presets.Get("crate-fmnist");
+        var (model, data, total) = MemoryEstimate.FeatureEvaluation(config, 256, images: 70_000, featureDim: 192);
+        Assert.Equal(4L * ParameterCount.Of(config).Total, model);
+        Assert.Equal(model + data + MemoryEstimate.ProcessBaseBytes, total);
+        Assert.True(MemoryEstimate.FeatureEvaluation(config, 256, 70_000, 784).Data > data, "raw pixels (784-d) need more than 192-d features");
+        Assert.Equal(MemoryEstimate.ProbeBytes(70_000, 192) - MemoryEstimate.ProbeBytes(0, 192),
+            MemoryEstimate.ProbeBytes(140_000, 192) - MemoryEstimate.ProbeBytes(70_000, 192));              // linear in the images
+        var fine = MemoryEstimate.FineTuning(config, 128, bf16Activations: false, probeImages: 60_000);
+        var noProbe = MemoryEstimate.FineTuning(config, 128, bf16Activations: false, probeImages: 0);
+        Assert.Equal(MemoryEstimate.ProbeBytes(60_000, 192) - MemoryEstimate.ProbeBytes(0, 192), fine.Total - noProbe.Total);
+        Assert.True(noProbe.Total < MemoryEstimate.Training(config, 128, false).Total, "fine-tuning trains the encoder only");
+    }
+
+    [Fact]
     public void Given_too_little_memory_for_the_activations_When_checked_Then_the_line_names_the_batch_size()
     {
         var config = Presets.Get("crate-small");
