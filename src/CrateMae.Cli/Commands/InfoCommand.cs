@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Text.Json;
 using CrateMae.Models;
+using CrateMae.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -14,6 +15,13 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         [CommandOption("--baseline <NAME>")]
         [Description("A second preset/config; prints the parameter ratio model/baseline.")]
         public string? Baseline { get; init; }
+
+        [CommandOption("-b|--batch-size <N>")]
+        [Description("Batch size of the memory estimate (default 128 for images up to 64 px, else 8).")]
+        public int? BatchSize { get; init; }
+
+        public override ValidationResult Validate() =>
+            BatchSize is < 1 ? ValidationResult.Error("--batch-size: expected an integer ≥ 1") : base.Validate();
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -36,6 +44,10 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         var baseline = settings.Baseline is null ? null : Presets.Resolve(settings.Baseline);
         var baseCounts = baseline is null ? null : ParameterCount.Of(baseline);
         double? ratio = baseCounts is null ? null : (double)counts.Total / baseCounts.Total;
+        int batch = settings.BatchSize ?? (config.ImgSize <= 64 ? 128 : 8);
+        long pretrainFp32 = MemoryEstimate.Training(config, batch, bf16Activations: false).Total;
+        long pretrainBf16 = MemoryEstimate.Training(config, batch, bf16Activations: true).Total;
+        long finetuneFp32 = MemoryEstimate.FineTuning(config, batch, bf16Activations: false, probeImages: 0).Total;
 
         if (settings.Json)
         {
@@ -49,6 +61,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
                 baseline = baseline?.Name,
                 baseline_total = baseCounts?.Total,
                 ratio,
+                memory_estimate = new { batch_size = batch, pretrain_fp32_bytes = pretrainFp32, pretrain_bf16_bytes = pretrainBf16, finetune_fp32_bytes = finetuneFp32 },
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -61,6 +74,8 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         Row("trainable (excl. frozen sin-cos tables)", counts.Trainable, baseCounts?.Trainable);
         Row("encoder only (patch embed, cls, blocks, norm)", counts.EncoderTrainable, baseCounts?.EncoderTrainable);
         AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated(
+            $"estimated memory at batch {batch} (MemoryEstimate; the peak RSS to expect within about 25 %): pretrain {Mb(pretrainFp32)} fp32, {Mb(pretrainBf16)} bf16; fine-tune {Mb(finetuneFp32)} fp32 (+ the LP-FT probe's features)");
         if (ratio is { } r)
         {
             double encoderRatio = (double)counts.EncoderTrainable / baseCounts!.EncoderTrainable;
@@ -68,4 +83,6 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         }
         return 0;
     }
+
+    private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024.0):N0} MB";
 }
