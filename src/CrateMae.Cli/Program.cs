@@ -20,7 +20,7 @@ app.Configure(config =>
         .WithExample("convert", "runs/crate-fmnist", "model.safetensors");
     config.AddCommand<ExportCommand>("export").WithDescription("The model as an ONNX graph (encoder features, or the whole masked autoencoder) for ONNX Runtime / ML.NET.")
         .WithExample("export", "--checkpoint", "runs/crate-fmnist", "--format", "onnx", "-o", "encoder.onnx");
-    config.AddCommand<AnalyzeCommand>("analyze").WithDescription("Per-layer coding rate Rᶜ and sparsity (mean ± std over images), JSON and plots; overlay checkpoints and a random init.")
+    config.AddCommand<AnalyzeCommand>("analyze").WithDescription("Per-layer coding rate Rᶜ, sparsity and cls-attention foreground ratio (mean ± std over images), JSON and plots; overlay checkpoints and a random init.")
         .WithExample("analyze", "--checkpoint", "runs/crate-fmnist", "--random-init");
     config.AddCommand<AttentionCommand>("attention").WithDescription("cls attention of every head of a layer over images (PNG grid) and the foreground ratio.")
         .WithExample("attention", "--checkpoint", "runs/crate-fmnist", "--index", "0", "--count", "4");
@@ -38,7 +38,7 @@ app.Configure(config =>
         .WithExample("finetune", "--checkpoint", "runs/crate-fmnist", "--epochs", "5");
     config.AddCommand<EmbedCommand>("embed").WithDescription("Write encoder features (and labels) as NumPy .npy files.")
         .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "-o", "test.npy");
-    config.AddCommand<CompareCommand>("compare").WithDescription("One markdown + JSON table across pre-training runs and their evaluations.")
+    config.AddCommand<CompareCommand>("compare").WithDescription("Markdown + JSON tables across pre-training runs: their evaluations and white-box measures.")
         .WithExample("compare", "runs/crate-fmnist", "runs/vit-fmnist", "-o", "comparison.md");
     config.AddCommand<BenchCommand>("bench").WithDescription("Training and feature-extraction throughput, GFLOP/s, MFU, memory.")
         .WithExample("bench", "--model", "crate-small", "--batch-size", "8");

@@ -9,7 +9,7 @@ namespace CrateMae.Cli.Commands;
 
 /// <summary>
 /// <c>crate-mae analyze --checkpoint C [--compare C2 …] [--random-init] [--limit N] [-o DIR]</c>: per encoder layer
-/// R^c and sparsity (spec §7.1–7.3), mean ± std over N dataset images on the unmasked path; writes analysis.json,
+/// R^c, sparsity (spec §7.1–7.3) and cls-attention foreground ratio, mean ± std over N dataset images on the unmasked path; writes analysis.json,
 /// coding-rate.png and sparsity.png (all models overlaid).
 /// </summary>
 public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
@@ -81,7 +81,7 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
                 if (randomInit)
                 {
                     fresh = WhiteBoxComparison.RandomInit(main.Model.Config, seed, main.Model.parameters().First().device);
-                    models.Add(new AnalysisModel($"random init (seed {seed})", $"random init of {main.Model.Config.Name}, seed {seed}", fresh, main.Normalization));
+                    models.Add(WhiteBoxComparison.RandomInitModel(fresh, seed, main.Normalization));
                 }
                 var request = s.Request();
                 var last = DateTime.MinValue;
@@ -108,6 +108,10 @@ public sealed class AnalyzeCommand : Command<AnalyzeCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]{file.Images}[/] images of [bold]{file.Data}[/], unmasked path; mean ± std over images");
         Table("coding rate Rᶜ (lower = more compressed)", file, l => $"{l.CodingRateMean:F2} ± {l.CodingRateStd:F2}");
         Table("ℓ⁰ density of the block output (lower = sparser)", file, l => $"{l.SparsityMean:F3} ± {l.SparsityStd:F3}");
+        if (file.Series.Any(s => s.Report.Layers.Any(l => l.ForegroundRatioMean is not null)))
+            Table("cls-attention foreground ratio (> 1 = on the object)", file,
+                l => l.ForegroundRatioMean is { } m ? $"{m:F3} ± {l.ForegroundRatioStd:F3}" : "-");
+        if (TrainingEffect.Of(file) is { } effect) AnsiConsole.WriteLine(effect.Summary);
     }
 
     private static void Table(string title, AnalysisFile file, Func<LayerStatistics, string> cell)

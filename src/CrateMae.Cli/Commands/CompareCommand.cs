@@ -6,9 +6,10 @@ using Spectre.Console.Cli;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae compare RUN_DIR...</c>: one markdown table (stdout) and one JSON document across pre-training runs:
+/// <c>crate-mae compare RUN_DIR...</c>: markdown tables (stdout) and one JSON document across pre-training runs:
 /// model, parameters, pre-training epochs and wall time, final test masked-patch loss, linear probe, k-NN, fine-tune,
-/// and the floors, read from each run's <c>config.json</c>, <c>summary.json</c> and <c>eval/</c> results.
+/// the floors, and the last layer's Rᶜ, ℓ⁰ density and foreground ratio trained vs random init, read from each run's
+/// <c>config.json</c>, <c>summary.json</c>, <c>eval/</c> results and <c>analysis/analysis.json</c>.
 /// </summary>
 public sealed class CompareCommand : Command<CompareCommand.Settings>
 {

@@ -11,7 +11,15 @@ namespace CrateMae.Analysis;
 public sealed record AnalysisSeries(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("source")] string Source,
-    [property: JsonPropertyName("report")] WhiteBoxReport Report);
+    [property: JsonPropertyName("report")] WhiteBoxReport Report)
+{
+    /// <summary>How the <see cref="Source"/> of a freshly initialised model begins ("random init of CONFIG, seed S").</summary>
+    public const string RandomInitSourcePrefix = "random init of ";
+
+    /// <summary>True for a freshly initialised model (<c>--random-init</c>), recognised by its <see cref="Source"/>.</summary>
+    [JsonIgnore]
+    public bool IsRandomInit => Source.StartsWith(RandomInitSourcePrefix, StringComparison.Ordinal);
+}
 
 /// <summary>
 /// <c>analysis.json</c>, written by <c>crate-mae analyze</c> (schema version 1, snake_case, fields in this order):
@@ -54,6 +62,9 @@ public sealed record AnalysisFile(
             WhiteBoxReport.FromJson(JsonSerializer.Serialize(s.Report, StrictJson.Options), $"{source} (series '{s.Name}')");
         return file;
     }
+
+    /// <summary>The random-init comparison (the first series after the analysed checkpoint that is one), or null.</summary>
+    public AnalysisSeries? RandomInitSeries() => Series.Skip(1).FirstOrDefault(s => s.IsRandomInit);
 
     /// <summary>Writes <see cref="ToJson"/> atomically.</summary>
     public void Save(string path)

@@ -16,6 +16,8 @@ namespace CrateMae.Analysis;
 /// nearest analogue (a ViT has no single subspace projection).</item>
 /// <item>sparsity: zero fraction of the block output Z^{ℓ+1}, which for CRATE is the ISTA output (spec §7.2). For ViT
 /// blocks it is the residual block output, which is practically never exactly zero — an honest baseline.</item>
+/// <item>foreground ratio: how much of the head-averaged cls row of the block's attention (spec §7.4) falls on
+/// foreground patches, relative to their share of the patches (1 = no preference).</item>
 /// </list>
 /// Runs under <c>no_grad</c> with one dispose scope per call; matrix products follow whatever
 /// <see cref="MatmulPrecision"/> is in force on the calling thread (full float32 unless the caller chose otherwise).
@@ -52,15 +54,21 @@ public sealed class LayerProbe
     public int Depth => _blocks.Count;
 
     /// <summary>
-    /// Measures one batch: for every encoder layer ℓ = 1 … L the per-image R^c of the MSSA input projection and the
-    /// per-image zero fraction of the block output.
+    /// Measures one batch: for every encoder layer ℓ = 1 … L the per-image R^c of the MSSA input projection, the
+    /// per-image zero fraction of the block output and the per-image foreground ratio of the block's head-averaged
+    /// cls attention (foreground = <see cref="AttentionSaliency.ForegroundMask"/> of the images; NaN for an image
+    /// that is all foreground or all background).
     /// </summary>
     /// <param name="imgs">Images [B, C, H, W] (float32, normalised, H and W divisible by the patch size).</param>
     public IReadOnlyList<LayerMeasurement> Measure(Tensor imgs)
     {
+        ArgumentNullException.ThrowIfNull(imgs);
         var result = new List<LayerMeasurement>(Depth);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        int patch = _model.Config.PatchSize;
+        var foreground = AttentionSaliency.ForegroundMask(imgs.cpu(), patch);   // [B, gh, gw]
+        int gh = (int)foreground.shape[1], gw = (int)foreground.shape[2];
         var h = Embed(imgs);
         for (int l = 0; l < Depth; l++)
         {
@@ -69,11 +77,16 @@ public sealed class LayerProbe
             double[] rates;
             using (var projection = attention.Projection(h))                     // [B, N, K·d_h]
                 rates = CodingRate.PerSample(projection, attention.Heads, Epsilon);
+            IReadOnlyList<double> ratios;
+            using (var maps = attention.AttentionMap(h))                         // [B, K, N, N]
+            using (var cls = AttentionSaliency.ClsMaps(maps, gh, gw))            // [B, K, gh, gw]
+            using (var mean = AttentionSaliency.HeadAverage(cls))                // [B, gh, gw]
+                ratios = AttentionSaliency.ForegroundRatio(mean, foreground).PerImage;
             var next = block.forward(h);                                         // Z^{ℓ+1} [B, N, D]
             var zeros = Sparsity.ZeroFractions(next);
             h.Dispose();
             h = next;
-            result.Add(new LayerMeasurement(l + 1, rates, zeros));
+            result.Add(new LayerMeasurement(l + 1, rates, zeros, ratios));
         }
         return result;
     }

@@ -12,10 +12,18 @@ namespace CrateMae.Analysis;
 /// </param>
 /// <param name="SparsityStd">Unbiased std over images of the zero fraction (equal to that of the density); the plot's error bars.</param>
 /// <param name="ZeroFractionMean">Mean fraction of exactly-zero entries of the block output (= 1 − <paramref name="SparsityMean"/>).</param>
+/// <param name="ForegroundRatioMean">
+/// Mean over images of the cls-attention foreground ratio of the block (head-averaged cls row of the block's attention:
+/// share of attention on foreground patches / share of foreground patches; <see cref="AttentionSaliency.ForegroundRatio"/>);
+/// null when no image had both foreground and background patches, or when not measured.
+/// </param>
+/// <param name="ForegroundRatioStd">Unbiased std over images of that ratio; null with the mean.</param>
 public sealed record LayerStatistics(
     [property: JsonPropertyName("layer")] int Layer,
     [property: JsonPropertyName("coding_rate_mean")] double CodingRateMean,
     [property: JsonPropertyName("coding_rate_std")] double CodingRateStd,
     [property: JsonPropertyName("sparsity_mean")] double SparsityMean,
     [property: JsonPropertyName("sparsity_std")] double SparsityStd,
-    [property: JsonPropertyName("zero_fraction_mean")] double ZeroFractionMean);
+    [property: JsonPropertyName("zero_fraction_mean")] double ZeroFractionMean,
+    [property: JsonPropertyName("foreground_ratio_mean")] double? ForegroundRatioMean = null,
+    [property: JsonPropertyName("foreground_ratio_std")] double? ForegroundRatioStd = null);

@@ -5,7 +5,8 @@ namespace CrateMae.Analysis;
 
 /// <summary>
 /// Streams batches of images through a <see cref="LayerProbe"/> and aggregates, per encoder layer, the mean and
-/// unbiased std over ALL images of the coding rate R^c and of the block output's sparsity (spec §7.1–7.3).
+/// unbiased std over ALL images of the coding rate R^c, of the block output's sparsity (spec §7.1–7.3) and of the
+/// cls-attention foreground ratio (over the images where it is defined).
 /// </summary>
 public sealed class WhiteBoxAnalyzer
 {
@@ -38,6 +39,7 @@ public sealed class WhiteBoxAnalyzer
         int depth = _probe.Depth;
         var rates = Enumerable.Range(0, depth).Select(_ => new List<double>()).ToArray();
         var zeros = Enumerable.Range(0, depth).Select(_ => new List<double>()).ToArray();
+        var ratios = Enumerable.Range(0, depth).Select(_ => new List<double>()).ToArray();
         int images = 0;
         foreach (var batch in batches)
         {
@@ -50,6 +52,7 @@ public sealed class WhiteBoxAnalyzer
                 {
                     rates[l].AddRange(layers[l].CodingRates);
                     zeros[l].AddRange(layers[l].ZeroFractions);
+                    ratios[l].AddRange(layers[l].ForegroundRatios.Where(double.IsFinite));
                 }
                 images += layers[0].CodingRates.Count;
             }
@@ -62,7 +65,8 @@ public sealed class WhiteBoxAnalyzer
         {
             var r = SampleStatistics.Of(rates[l]);
             var z = SampleStatistics.Of(zeros[l]);
-            stats.Add(new LayerStatistics(l + 1, r.Mean, r.Std, Sparsity.Density(z.Mean), z.Std, z.Mean));
+            var f = ratios[l].Count > 0 ? SampleStatistics.Of(ratios[l]) : null;
+            stats.Add(new LayerStatistics(l + 1, r.Mean, r.Std, Sparsity.Density(z.Mean), z.Std, z.Mean, f?.Mean, f?.Std));
         }
         string kind = _probe.Model.Config.Kind == BlockKind.Crate ? "crate" : "vit";
         return new WhiteBoxReport(modelName, images, kind, _probe.Epsilon, stats);

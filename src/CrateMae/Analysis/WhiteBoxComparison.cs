@@ -6,14 +6,14 @@ namespace CrateMae.Analysis;
 
 /// <summary>A model to measure, with its legend name, where it came from and the normalisation its images need.</summary>
 /// <param name="Name">Legend text.</param>
-/// <param name="Source">Checkpoint path or "random init, seed S".</param>
+/// <param name="Source">Checkpoint path or "random init of CONFIG, seed S".</param>
 /// <param name="Model">The model (not disposed here).</param>
 /// <param name="Normalization">Image normalisation for this model (the checkpoint's, when known), or null for the dataset default.</param>
 public sealed record AnalysisModel(string Name, string Source, MaskedAutoencoder Model, NormalizationStats? Normalization);
 
 /// <summary>
-/// <c>crate-mae analyze</c>: per encoder layer R^c and sparsity (spec §7.1–7.3) of one or several models over the same
-/// dataset images on the unmasked path (<see cref="Reporting.LayerCurvePlot"/> draws the two overlaid plots).
+/// <c>crate-mae analyze</c>: per encoder layer R^c, sparsity (spec §7.1–7.3) and cls-attention foreground ratio of one
+/// or several models over the same dataset images on the unmasked path (<see cref="Reporting.LayerCurvePlot"/> draws the two overlaid plots).
 /// </summary>
 public static class WhiteBoxComparison
 {
@@ -29,6 +29,17 @@ public static class WhiteBoxComparison
         if (device is not null) model.to(device);
         model.eval();
         return model;
+    }
+
+    /// <summary>
+    /// The random-init baseline <paramref name="fresh"/> (from <see cref="RandomInit"/> with <paramref name="seed"/>) as a
+    /// model to measure: named "random init (seed S)", with the source that marks its series as
+    /// <see cref="AnalysisSeries.IsRandomInit"/>.
+    /// </summary>
+    public static AnalysisModel RandomInitModel(MaskedAutoencoder fresh, ulong seed, NormalizationStats? normalization)
+    {
+        ArgumentNullException.ThrowIfNull(fresh);
+        return new AnalysisModel($"random init (seed {seed})", $"{AnalysisSeries.RandomInitSourcePrefix}{fresh.Config.Name}, seed {seed}", fresh, normalization);
     }
 
     /// <summary>

@@ -5,9 +5,10 @@ using CrateMae.IO;
 namespace CrateMae.Analysis;
 
 /// <summary>
-/// Per-layer coding rate and sparsity of a model over a set of images (spec §7.1–7.2), with a stable snake_case JSON
-/// form: <c>{"model", "images", "block_kind", "epsilon", "layers": [{"layer", "coding_rate_mean", "coding_rate_std",
-/// "sparsity_mean", "sparsity_std", "zero_fraction_mean"}]}</c>.
+/// Per-layer coding rate, sparsity (spec §7.1–7.2) and cls-attention foreground ratio of a model over a set of images,
+/// with a stable snake_case JSON form: <c>{"model", "images", "block_kind", "epsilon", "layers": [{"layer",
+/// "coding_rate_mean", "coding_rate_std", "sparsity_mean", "sparsity_std", "zero_fraction_mean",
+/// "foreground_ratio_mean", "foreground_ratio_std"}]}</c>; the two foreground fields may be null, and absent on reading.
 /// </summary>
 /// <param name="Model">Name of the measured model (e.g. a preset name, "random init", a checkpoint file).</param>
 /// <param name="Images">Number of images the statistics were taken over.</param>

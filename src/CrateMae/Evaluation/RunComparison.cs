@@ -3,7 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using CrateMae.Analysis;
 using CrateMae.Models;
+using CrateMae.Reporting;
 using CrateMae.Training;
 using CrateMae.IO;
 
@@ -34,6 +36,18 @@ public sealed record ComparisonRow
     public required double? LinearProbeRandomInit { get; init; }
     public required double? KnnRandomInit { get; init; }
     public required double? FineTuneRandomInitBest { get; init; }
+    /// <summary>Mean R^c of the last encoder layer (<c>analysis/analysis.json</c>, first series).</summary>
+    public required double? CodingRateLast { get; init; }
+    /// <summary>The same for the random-init series of that file.</summary>
+    public required double? CodingRateLastRandomInit { get; init; }
+    /// <summary>Mean ℓ⁰ density of the last block's output (lower = sparser).</summary>
+    public required double? L0DensityLast { get; init; }
+    /// <summary>The same for the random-init series.</summary>
+    public required double? L0DensityLastRandomInit { get; init; }
+    /// <summary>Mean cls-attention foreground ratio of the last block (1 = no preference).</summary>
+    public required double? ForegroundRatioLast { get; init; }
+    /// <summary>The same for the random-init series.</summary>
+    public required double? ForegroundRatioLastRandomInit { get; init; }
 }
 
 /// <summary>The raw-pixel floor (the same for every run on the same data).</summary>
@@ -41,8 +55,9 @@ public sealed record PixelFloor(double? LinearProbe, double? Knn, string? Data);
 
 /// <summary>
 /// <c>crate-mae compare</c>: reads pre-training run folders (<c>config.json</c>, <c>summary.json</c>) and the results the
-/// evaluation commands wrote into their <c>eval/</c> folders (<see cref="EvalFiles"/>) and lays them out as one markdown
-/// table and one JSON document. Anything missing is null in JSON and "-" in markdown.
+/// evaluation commands wrote into their <c>eval/</c> folders (<see cref="EvalFiles"/>), plus the last layer's white-box
+/// measures, trained and random init, from <c>analysis/analysis.json</c> (<c>crate-mae analyze --random-init</c>), and
+/// lays them out as markdown tables and one JSON document. Anything missing is null in JSON and "-" in markdown.
 /// </summary>
 public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor? Pixels)
 {
@@ -70,6 +85,9 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
             var ft = Read<FineTuneResult>(EvalFiles.FineTune(eval));
             var pixelProbe = Read<LinearProbeResult>(EvalFiles.LinearProbe(eval, EvalFiles.PixelsFloor));
             var pixelKnn = Read<KnnResult>(EvalFiles.Knn(eval, EvalFiles.PixelsFloor));
+            var analysis = ReadAnalysis(Path.Combine(run.Root, RunReport.AnalysisFolder, AnalysisFile.FileName));
+            var trained = analysis?.Series.FirstOrDefault()?.Report.Layers.LastOrDefault();
+            var random = analysis?.RandomInitSeries()?.Report.Layers.LastOrDefault();
             if (pixels is null && (pixelProbe is not null || pixelKnn is not null))
                 pixels = new PixelFloor(pixelProbe?.Top1, pixelKnn?.Top1, pixelProbe?.Data ?? pixelKnn?.Data);
             partial.Add(new ComparisonRow
@@ -92,6 +110,12 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
                 LinearProbeRandomInit = Read<LinearProbeResult>(EvalFiles.LinearProbe(eval, EvalFiles.RandomFloor))?.Top1,
                 KnnRandomInit = Read<KnnResult>(EvalFiles.Knn(eval, EvalFiles.RandomFloor))?.Top1,
                 FineTuneRandomInitBest = Read<FineTuneResult>(EvalFiles.FineTune(eval, EvalFiles.RandomFloor))?.BestTop1,
+                CodingRateLast = trained?.CodingRateMean,
+                CodingRateLastRandomInit = random?.CodingRateMean,
+                L0DensityLast = trained?.SparsityMean,
+                L0DensityLastRandomInit = random?.SparsityMean,
+                ForegroundRatioLast = trained?.ForegroundRatioMean,
+                ForegroundRatioLastRandomInit = random?.ForegroundRatioMean,
             });
         }
         long largest = partial.Max(r => r.ParamsTotal ?? 0);
@@ -134,6 +158,14 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
         foreach (var r in Runs)
             sb.AppendLine($"| {r.Run}: random-init {r.Model ?? "encoder"} | {Pct(r.LinearProbeRandomInit)} | {Pct(r.KnnRandomInit)} | {Pct(r.FineTuneRandomInitBest)} |");
         sb.AppendLine($"| raw pixels | {Pct(Pixels?.LinearProbe)} | {Pct(Pixels?.Knn)} | - |");
+        sb.AppendLine();
+        sb.AppendLine("White-box measures of the last encoder layer, trained / random init (analysis/analysis.json):");
+        sb.AppendLine();
+        sb.AppendLine("| run | Rᶜ | ℓ⁰ density | foreground ratio |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        foreach (var r in Runs)
+            sb.AppendLine($"| {r.Run} | {Pair(r.CodingRateLast, r.CodingRateLastRandomInit, "F1")} | {Pair(r.L0DensityLast, r.L0DensityLastRandomInit, "F3")} | " +
+                          $"{Pair(r.ForegroundRatioLast, r.ForegroundRatioLastRandomInit, "F2")} |");
         return sb.ToString();
     }
 
@@ -147,7 +179,10 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
     private static string Pct(double? v, int decimals = 2) =>
         v is { } x ? (x * 100).ToString("F" + decimals, CultureInfo.InvariantCulture) + " %" : "-";
 
-    private static string Num(double? v) => v is { } x ? x.ToString("F4", CultureInfo.InvariantCulture) : "-";
+    private static string Pair(double? trained, double? random, string format) =>
+        $"{Num(trained, format)} / {Num(random, format)}";
+
+    private static string Num(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
 
     private static string Count(long? v) => v is { } x ? x.ToString("N0", CultureInfo.InvariantCulture) : "-";
 
@@ -179,6 +214,19 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+        }
+    }
+
+    private static AnalysisFile? ReadAnalysis(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return AnalysisFile.Load(path);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
         }
     }
 

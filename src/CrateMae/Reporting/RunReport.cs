@@ -193,10 +193,12 @@ public static class RunReport
         var file = AnalysisFile.Load(json);
         sb.Append("<p>").Append(file.Images).Append(" images of <code>").Append(E(file.Data)).Append("</code>, ").Append(E(file.TokenPath))
           .Append(" path, ε = ").Append(file.Series.Count > 0 ? file.Series[0].Report.Epsilon.ToString("G3", Inv) : "?").Append("; mean ± std over images.</p>\n");
+        bool foreground = file.Series.Any(s => s.Report.Layers.Any(l => l.ForegroundRatioMean is not null));
+        int columns = foreground ? 3 : 2;
         sb.Append("<table>\n<tr><th rowspan=\"2\">layer ℓ</th>");
-        foreach (var s in file.Series) sb.Append("<th colspan=\"2\">").Append(E(s.Name)).Append("</th>");
+        foreach (var s in file.Series) sb.Append("<th colspan=\"").Append(columns).Append("\">").Append(E(s.Name)).Append("</th>");
         sb.Append("</tr>\n<tr>");
-        foreach (var _ in file.Series) sb.Append("<th>Rᶜ</th><th>ℓ⁰ density</th>");
+        foreach (var _ in file.Series) sb.Append("<th>Rᶜ</th><th>ℓ⁰ density</th>").Append(foreground ? "<th>fg ratio</th>" : "");
         sb.Append("</tr>\n");
         int depth = file.Series.Count == 0 ? 0 : file.Series.Max(s => s.Report.Layers.Count);
         for (int l = 0; l < depth; l++)
@@ -204,15 +206,54 @@ public static class RunReport
             sb.Append("<tr><td>").Append(l + 1).Append("</td>");
             foreach (var s in file.Series)
             {
-                if (l >= s.Report.Layers.Count) { sb.Append("<td></td><td></td>"); continue; }
+                if (l >= s.Report.Layers.Count) { sb.Append(string.Concat(Enumerable.Repeat("<td></td>", columns))); continue; }
                 var x = s.Report.Layers[l];
-                sb.Append("<td>").Append(x.CodingRateMean.ToString("F2", Inv)).Append(" ± ").Append(x.CodingRateStd.ToString("F2", Inv)).Append("</td>")
-                  .Append("<td>").Append(x.SparsityMean.ToString("F3", Inv)).Append(" ± ").Append(x.SparsityStd.ToString("F3", Inv)).Append("</td>");
+                sb.Append("<td>").Append(F(x.CodingRateMean, "F2")).Append(" ± ").Append(F(x.CodingRateStd, "F2")).Append("</td>")
+                  .Append("<td>").Append(F(x.SparsityMean, "F3")).Append(" ± ").Append(F(x.SparsityStd, "F3")).Append("</td>");
+                if (foreground)
+                    sb.Append("<td>").Append(x.ForegroundRatioMean is { } m ? $"{F(m, "F3")} ± {F(x.ForegroundRatioStd ?? double.NaN, "F3")}" : "—").Append("</td>");
             }
             sb.Append("</tr>\n");
         }
-        return sb.Append("</table>\n").ToString();
+        sb.Append("</table>\n");
+        if (foreground)
+            sb.Append("<p>fg ratio = cls-attention foreground ratio of the block (head mean; share of attention on foreground patches / share of foreground patches, 1 = no preference; — = no image with both foreground and background patches).</p>\n");
+        var effect = TrainingEffect.Of(file);
+        return effect is null ? sb.ToString() : sb.Append(TrainingEffectTable(effect)).ToString();
     }
+
+    /// <summary>The trained-vs-random-init sentence and per-layer table (values, Δ = trained − random and Δ relative to random).</summary>
+    private static string TrainingEffectTable(TrainingEffect effect)
+    {
+        var sb = new StringBuilder("<h3>Trained vs random init</h3>\n<p>").Append(E(effect.Summary)).Append("</p>\n");
+        bool foreground = effect.Layers.Any(l => l.ForegroundRatioChange is not null);
+        sb.Append("<table>\n<tr><th rowspan=\"2\">layer ℓ</th><th colspan=\"3\">Rᶜ</th><th colspan=\"3\">ℓ⁰ density</th>")
+          .Append(foreground ? "<th colspan=\"3\">fg ratio</th>" : "").Append("</tr>\n<tr>");
+        sb.Append(string.Concat(Enumerable.Repeat("<th>trained</th><th>random init</th><th>Δ</th>", foreground ? 3 : 2)));
+        sb.Append("</tr>\n");
+        foreach (var l in effect.Layers)
+        {
+            sb.Append("<tr><td>").Append(l.Layer).Append("</td>");
+            Triple(l.CodingRateTrained, l.CodingRateRandom, l.CodingRateChange, l.CodingRateRelativeChange, "F2");
+            Triple(l.DensityTrained, l.DensityRandom, l.DensityChange, l.DensityRelativeChange, "F3");
+            if (foreground)
+                Triple(l.ForegroundRatioTrained, l.ForegroundRatioRandom, l.ForegroundRatioChange, l.ForegroundRatioRelativeChange, "F3");
+            sb.Append("</tr>\n");
+        }
+        return sb.Append("</table>\n<p>Δ = trained − random init (relative to the random init). Lower Rᶜ = more compressed, lower ℓ⁰ density = sparser, higher fg ratio = cls attention more on the object. Changes within ")
+                 .Append((TrainingEffect.NegligibleChange * 100).ToString("F0", Inv)).Append(" % count as unchanged in the sentence.</p>\n").ToString();
+
+        void Triple(double? trained, double? random, double? change, double? relative, string format)
+        {
+            sb.Append("<td>").Append(trained is { } t ? F(t, format) : "—").Append("</td><td>").Append(random is { } r ? F(r, format) : "—")
+              .Append("</td><td class=\"nw\">").Append(change is { } d ? Signed(d, format) + (relative is { } p && double.IsFinite(p) ? $" ({Signed(100 * p, "F1")} %)" : "") : "—")
+              .Append("</td>");
+        }
+    }
+
+    /// <summary>A difference with its sign (+ or −).</summary>
+    private static string Signed(double v, string format) =>
+        !double.IsFinite(v) ? "—" : v > 0 ? "+" + v.ToString(format, Inv) : v < 0 ? "−" + (-v).ToString(format, Inv) : v.ToString(format, Inv);
 
     private static string AttentionSection(RunFolder run, string folder)
     {

@@ -35,7 +35,10 @@ public sealed class AnalysisCommandTests(AnalysisCliFixture f)
         {
             Assert.Equal([1, 2], s.Report.Layers.Select(l => l.Layer));
             Assert.All(s.Report.Layers, l => Assert.True(double.IsFinite(l.CodingRateMean) && l.CodingRateStd >= 0 && l.SparsityMean is >= 0 and <= 1));
+            Assert.All(s.Report.Layers, l => Assert.True(l.ForegroundRatioMean > 0, $"{s.Name} layer {l.Layer}: foreground ratio {l.ForegroundRatioMean}"));
         }
+        Assert.True(file.Series[1].IsRandomInit);
+        Assert.StartsWith("Compared with the random init, training ", TrainingEffect.Of(file)!.Summary);
         Assert.Equal((640, 480), Decode(Path.Combine(outDir, "coding-rate.png")));
         Assert.Equal((640, 480), Decode(Path.Combine(outDir, "sparsity.png")));
     }

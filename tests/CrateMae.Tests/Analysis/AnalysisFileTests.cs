@@ -7,7 +7,7 @@ public sealed class AnalysisFileTests
     private static AnalysisFile Sample() => new(1, "fashion-mnist:test", 2, "unmasked",
     [
         new AnalysisSeries("run (trained)", "/runs/a/final.ckpt", new WhiteBoxReport("run (trained)", 2, "crate", 0.01,
-            [new LayerStatistics(1, 10.5, 0.25, 0.5, 0.125, 0.5)])),
+            [new LayerStatistics(1, 10.5, 0.25, 0.5, 0.125, 0.5, 1.25, 0.5)])),
     ]);
 
     [Fact]
@@ -39,7 +39,9 @@ public sealed class AnalysisFileTests
                         "coding_rate_std": 0.25,
                         "sparsity_mean": 0.5,
                         "sparsity_std": 0.125,
-                        "zero_fraction_mean": 0.5
+                        "zero_fraction_mean": 0.5,
+                        "foreground_ratio_mean": 1.25,
+                        "foreground_ratio_std": 0.5
                       }
                     ]
                   }
@@ -61,6 +63,24 @@ public sealed class AnalysisFileTests
         var other = Assert.Throws<ArgumentException>(() => AnalysisFile.FromJson(json.Replace("\"schema_version\": 1", "\"schema_version\": 2")));
         Assert.Contains("schema_version 2", other.Message);
         Assert.Throws<ArgumentException>(() => AnalysisFile.FromJson(json.Replace("\"layer\": 1", "\"layer\": 3")));
+    }
+
+    [Fact]
+    public void GivenAFileWithoutForegroundRatios_WhenRead_ThenTheyAreNullAndWrittenAsNull()
+    {
+        // Given a layer without the optional foreground-ratio fields
+        var json = System.Text.RegularExpressions.Regex.Replace(Sample().ToJson(), @",\s*""foreground_ratio_mean"": 1.25,\s*""foreground_ratio_std"": 0.5", "");
+        Assert.DoesNotContain("foreground_ratio", json);
+
+        // When
+        var layer = AnalysisFile.FromJson(json).Series[0].Report.Layers[0];
+
+        // Then
+        Assert.Null(layer.ForegroundRatioMean);
+        Assert.Null(layer.ForegroundRatioStd);
+        Assert.Equal(10.5, layer.CodingRateMean);
+        Assert.Contains("\"foreground_ratio_mean\": null", new AnalysisFile(1, "d", 1, "unmasked",
+            [new AnalysisSeries("n", "s", new WhiteBoxReport("n", 1, "crate", 0.01, [layer]))]).ToJson());
     }
 }
 

@@ -45,6 +45,7 @@ public sealed class WhiteBoxAnalyzerTests
             Assert.True(l.ZeroFractionMean > 0 && l.ZeroFractionMean < 1, $"layer {l.Layer}: zero fraction {l.ZeroFractionMean}");
             Assert.Equal(1 - l.ZeroFractionMean, l.SparsityMean, 12);
             Assert.True(double.IsFinite(l.SparsityStd) && l.SparsityStd >= 0);
+            Assert.Null(l.ForegroundRatioMean);         // noise has no plain background: every patch is foreground
         }
         Assert.Equal(new[] { 3, 5 }, seen);
     }
@@ -83,6 +84,32 @@ public sealed class WhiteBoxAnalyzerTests
         var zf = Sparsity.Measure(features);
         Assert.Equal(zf.Mean, whole.Layers[1].ZeroFractionMean, 12);
         Assert.Equal(zf.Std, whole.Layers[1].SparsityStd, 12);
+    }
+
+    [Fact]
+    public void GivenObjectsOnAPlainBackground_WhenAnalysed_ThenEveryLayerHasTheForegroundRatioOfItsBlocksClsAttention()
+    {
+        // Given 3 images with a bright rectangle on black and one all-black image (no foreground: skipped)
+        var model = AnalysisTestSupport.TinyModel(seed: 5);
+        using var imgs = zeros(4, 1, 16, 16);
+        imgs[0, 0, 2..6, 3..9] = tensor(2f);
+        imgs[1, 0, 8..15, 1..5] = tensor(1.5f);
+        imgs[2, 0, 5..12, 6..14] = tensor(3f);
+        var analyzer = new WhiteBoxAnalyzer(model);
+
+        // When analysed in two batches
+        var report = analyzer.Analyze(Batches(imgs, 3, 1), "objects");
+
+        // Then layer ℓ's ratio is the one ClsAttention measures for block ℓ over the same images
+        for (int block = 1; block <= 2; block++)
+        {
+            var expected = ClsAttention.ForegroundRatio(analyzer.Probe, [imgs], block);
+            var layer = report.Layers[block - 1];
+            Assert.Equal(3, expected.Images);
+            Assert.NotNull(layer.ForegroundRatioMean);
+            Assert.Equal(expected.Mean, layer.ForegroundRatioMean!.Value, 5);
+            Assert.Equal(expected.Std, layer.ForegroundRatioStd!.Value, 5);
+        }
     }
 
     [Fact]
@@ -187,7 +214,7 @@ public sealed class WhiteBoxAnalyzerTests
 
         // Then field names and order are the documented ones and nothing is lost
         string[] order = ["\"model\"", "\"images\"", "\"block_kind\"", "\"epsilon\"", "\"layers\"", "\"layer\"", "\"coding_rate_mean\"",
-            "\"coding_rate_std\"", "\"sparsity_mean\"", "\"sparsity_std\"", "\"zero_fraction_mean\""];
+            "\"coding_rate_std\"", "\"sparsity_mean\"", "\"sparsity_std\"", "\"zero_fraction_mean\"", "\"foreground_ratio_mean\"", "\"foreground_ratio_std\""];
         var positions = order.Select(k => json.IndexOf(k, StringComparison.Ordinal)).ToArray();
         Assert.All(positions, p => Assert.True(p >= 0));
         Assert.Equal(positions.OrderBy(p => p), positions);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using CrateMae.Analysis;
 using CrateMae.Cli.Commands;
 using CrateMae.Evaluation;
 using CrateMae.Models;
@@ -183,6 +184,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Probe(0.84, "pixels") .Save(Path.Combine(eval, "linprobe-pixels.json"));
         KnnOf(0.85).Save(Path.Combine(eval, "knn.json"));
         FineTuneOf(0.91, 0.905).Save(Path.Combine(eval, "finetune", "finetune.json"));
+        WriteAnalysis(crate);
         var md = Path.Combine(_data.Root, "cmp", "comparison.md");
 
         var (comparison, files) = CompareCommand.Run(new CompareCommand.Settings { Runs = [crate, vit], Output = md });
@@ -196,6 +198,9 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Assert.Contains($"| vit-fmnist | vit-fmnist | {v.Total:N0} / {v.EncoderTrainable:N0} | 100 % | 2 | 0:40:00 | 0.2900 | - | - | - |", markdown);
         Assert.Contains("| crate-fmnist: random-init crate-fmnist | 65.00 % | - | - |", markdown);
         Assert.Contains("| raw pixels | 84.00 % | - | - |", markdown);
+        Assert.Contains("| run | Rᶜ | ℓ⁰ density | foreground ratio |", markdown);
+        Assert.Contains("| crate-fmnist | 101.2 / 184.0 | 0.310 / 0.520 | 1.21 / 0.92 |", markdown);
+        Assert.Contains("| vit-fmnist | - / - | - / - | - / - |", markdown);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(md, ".json")));
         var runs = doc.RootElement.GetProperty("runs");
@@ -205,6 +210,27 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Assert.Equal(v.Total, runs[1].GetProperty("params_total").GetInt64());
         Assert.Equal(0.84, doc.RootElement.GetProperty("pixels").GetProperty("linear_probe").GetDouble());
         Assert.Equal(2, comparison.Runs.Count);
+        Assert.Equal(
+            ["run", "model", "blocks", "params_total", "params_encoder", "params_fraction_of_largest", "pretrain_epochs", "pretrain_wall_seconds",
+             "test_masked_loss", "linear_probe", "linear_probe_pooling", "knn", "fine_tune_best", "fine_tune_last", "fine_tune_epochs",
+             "linear_probe_random_init", "knn_random_init", "fine_tune_random_init_best", "coding_rate_last", "coding_rate_last_random_init",
+             "l0_density_last", "l0_density_last_random_init", "foreground_ratio_last", "foreground_ratio_last_random_init"],
+            Names(runs[0]));
+        Assert.Equal(101.2, runs[0].GetProperty("coding_rate_last").GetDouble());
+        Assert.Equal(0.92, runs[0].GetProperty("foreground_ratio_last_random_init").GetDouble());
+        Assert.Equal(JsonValueKind.Null, runs[1].GetProperty("l0_density_last").ValueKind);
+    }
+
+    /// <summary>RUN/analysis/analysis.json of a 2-layer model and its random init (layer 1 without a foreground ratio).</summary>
+    private static void WriteAnalysis(string run)
+    {
+        static WhiteBoxReport Report(string name, double rc, double density, double fg) => new(name, 8, "crate", 0.01,
+            [new LayerStatistics(1, 2 * rc, 1, 0.9, 0.01, 0.1), new LayerStatistics(2, rc, 1, density, 0.01, 1 - density, fg, 0.1)]);
+        new AnalysisFile(AnalysisFile.CurrentSchema, "fashion-mnist:test", 8, "unmasked",
+        [
+            new AnalysisSeries("crate-fmnist (trained)", Path.Combine(run, "final.ckpt"), Report("crate-fmnist (trained)", 101.2, 0.31, 1.21)),
+            new AnalysisSeries("random init (seed 0)", AnalysisSeries.RandomInitSourcePrefix + "crate-fmnist, seed 0", Report("random init (seed 0)", 184, 0.52, 0.92)),
+        ]).Save(Path.Combine(run, "analysis", AnalysisFile.FileName));
     }
 
     [Fact]

@@ -74,11 +74,44 @@ public sealed class RunReportTests(AnalysisCliFixture f)
         Assert.DoesNotContain("epoch-001.png", html);
         Assert.Contains("random init (seed 0)", html);
         Assert.Contains("Foreground ratio", html);
+        Assert.Contains("<h3>Trained vs random init</h3>", html);
+        Assert.Contains("Compared with the random init, training ", html);
         Assert.Contains("knn.json", html);
         Assert.Contains("0.75", html);
         Assert.DoesNotContain("class=\"missing\"", html);
         foreach (var file in new[] { "analysis.json", "coding-rate.png", "sparsity.png", "attention.png", "attention.json", "pca.png", "pca.json" })
             Assert.True(File.Exists(Path.Combine(run, "analysis", file)), file);
+    }
+
+    [Fact]
+    public void GivenAnAnalysisWithARandomInitSeries_WhenReported_ThenTheSentenceAndTheTrainedVsRandomTableWithDifferencesAreShown()
+    {
+        // Given an analysis.json of a 2-layer model and its random init, with the foreground ratio of layer 2 only
+        var run = f.NewDir("effect");
+        static WhiteBoxReport Report(string name, double rc1, double rc2, double d1, double d2, double? fg2) => new(name, 8, "crate", 0.01,
+            [new LayerStatistics(1, rc1, 1, d1, 0.01, 1 - d1), new LayerStatistics(2, rc2, 1, d2, 0.01, 1 - d2, fg2, 0.1)]);
+        var trained = Report("effect (trained)", 90, 101, 0.4, 0.31, 1.21);
+        var random = Report("random init (seed 0)", 100, 184, 0.5, 0.52, 0.92);
+        new AnalysisFile(AnalysisFile.CurrentSchema, "folder:x", 8, "unmasked",
+        [
+            new AnalysisSeries(trained.Model, Path.Combine(run, "final.ckpt"), trained),
+            new AnalysisSeries(random.Model, "random init of tiny-crate, seed 0", random),
+        ]).Save(Path.Combine(run, RunReport.AnalysisFolder, AnalysisFile.FileName));
+
+        // When
+        var html = RunReport.Build(run);
+
+        // Then: the series table has a foreground column (— where not measured), and the contrast follows it
+        var effect = TrainingEffect.Between(trained, random);
+        Assert.Contains("<th>Rᶜ</th><th>ℓ⁰ density</th><th>fg ratio</th>", html);
+        Assert.Contains("<td>1.210 ± 0.100</td>", html);
+        Assert.Contains("<td>—</td>", html);
+        Assert.Contains("<h3>Trained vs random init</h3>", html);
+        Assert.Contains("<p>" + System.Net.WebUtility.HtmlEncode(effect.Summary) + "</p>", html);
+        Assert.Contains("<tr><td>2</td><td>101.00</td><td>184.00</td><td class=\"nw\">−83.00 (−45.1 %)</td>" +
+                        "<td>0.310</td><td>0.520</td><td class=\"nw\">−0.210 (−40.4 %)</td>" +
+                        "<td>1.210</td><td>0.920</td><td class=\"nw\">+0.290 (+31.5 %)</td></tr>", html);
+        Assert.Contains("<tr><td>1</td><td>90.00</td><td>100.00</td><td class=\"nw\">−10.00 (−10.0 %)</td>", html);
     }
 
     [Fact]
