@@ -78,7 +78,8 @@ public static class FeatureEvaluation
         long images = provider.ImageCount(DataSplit.Train) + provider.ImageCount(DataSplit.Test);
         int pooled = s.Pooling == Pooling.Grid ? 4 * config.EmbedDim : config.EmbedDim;
         int widest = variants.Contains(EvalFiles.PixelsFloor) ? Math.Max(pooled, config.InChans * config.ImgSize * config.ImgSize) : pooled;
-        MemoryEstimate.EnsureFits(command, MemoryEstimate.FeatureEvaluation(config, s.Batch, images, widest), s.Batch, bf16Activations: true);
+        bool extracts = variants.Any(v => v != EvalFiles.PixelsFloor);
+        MemoryEstimate.EnsureFits(command, MemoryEstimate.FeatureEvaluation(config, s.Batch, images, widest, extracts), s.Batch, bf16Activations: true);
     }
 
     private static void CheckLabelled(FeatureSplits f)

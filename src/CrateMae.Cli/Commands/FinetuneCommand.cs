@@ -13,9 +13,9 @@ using TorchSharp;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>
-/// <c>crate-mae finetune --checkpoint C</c>: the encoder plus a linear head on the patch-token mean, trained end to end
-/// (label smoothing, AdamW with layer-wise lr decay, warm-up + cosine, flips + mild random-resized crops, optional
-/// mixup). Writes an output folder (<c>-o|--output</c>, default EVAL_DIR/finetune, or finetune-random for the floor;
+/// <c>crate-mae finetune --checkpoint C</c>: the encoder plus a linear head on the patch-token mean, the head started as
+/// the frozen encoder's linear probe (LP-FT), trained end to end (AdamW with layer-wise lr decay, warm-up + cosine;
+/// optional crops, flips, label smoothing and mixup; see <see cref="FineTuneOptions"/> for why they are off by default). Writes an output folder (<c>-o|--output</c>, default EVAL_DIR/finetune, or finetune-random for the floor;
 /// EVAL_DIR = eval/ next to the checkpoint) with finetune.json, the classifier checkpoints, a confusion-matrix PNG and metrics.
 /// </summary>
 public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
@@ -33,11 +33,14 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--layer-decay <D>")] [Description("Layer-wise lr decay: block i gets lr × D^(depth + 1 − (i + 1)) (default 0.75).")]
         public double LayerDecay { get; init; } = 0.75;
 
-        [CommandOption("--smoothing <EPS>")] [Description("Label smoothing (default 0.1).")]
-        public double Smoothing { get; init; } = 0.1;
+        [CommandOption("--smoothing <EPS>")] [Description("Label smoothing (default 0; MAE: 0.1).")]
+        public double Smoothing { get; init; }
 
         [CommandOption("--mixup <ALPHA>")] [Description("Mixup Beta(α, α) (MAE: 0.8); default 0 = off.")]
         public double Mixup { get; init; }
+
+        [CommandOption("--flip <P>")] [Description("Probability of a horizontal flip of a training image (default 0; MAE: 0.5).")]
+        public double Flip { get; init; }
 
         [CommandOption("--head <START>")]
         [Description("Where the head starts: 'probe' (default; LP-FT: the frozen encoder's linear probe, so fine-tuning starts at the probe's accuracy) or 'random' (MAE's truncated-normal init).")]
@@ -54,13 +57,13 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         };
 
         protected override TrainingDefaults Defaults { get; } =
-            new(Epochs: 5, BatchSize: 128, Blr: 1e-3, MinLr: 1e-6, MinCropScale: 0.6, Precision: "fp32");
+            new(Epochs: 5, BatchSize: 128, Blr: 1e-3, MinLr: 1e-6, MinCropScale: 1.0, Precision: "fp32");
 
         public FineTuneOptions Options() => new FineTuneOptions
         {
             Epochs = EpochsOrDefault, BatchSize = Batch, Blr = BlrOrDefault, Lr = Lr, MinLr = MinLrOrDefault,
             WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, EpochsOrDefault / 10.0), WeightDecay = WeightDecayOrDefault, LayerDecay = LayerDecay,
-            LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScaleOrDefault, ClipGrad = ClipGrad,
+            LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScaleOrDefault, FlipProbability = Flip, ClipGrad = ClipGrad,
             Head = HeadStartOption, HeadInitStd = HeadInitStd, Seed = SeedOrDefault, Precision = PrecisionOrDefault, Device = Device, MaxSteps = MaxSteps,
         }.Validate();
     }
@@ -120,7 +123,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         var normalization = loaded?.Normalization;
         string name = random ? $"{config.Name} (random init, seed {options.Seed})" : config.Name;
 
-        var request = s.Request((ulong)options.Seed) with { MinCropScale = options.MinCropScale, Normalization = normalization };
+        var request = s.Request((ulong)options.Seed) with { MinCropScale = options.MinCropScale, FlipProbability = options.FlipProbability, Normalization = normalization };
         var trainSet = DataSetup.Open(request, DataSplit.Train);
         var testSet = DataSetup.Open(request, DataSplit.Test);
         if (request.EffectiveSpec(DataSplit.Train) == request.EffectiveSpec(DataSplit.Test))

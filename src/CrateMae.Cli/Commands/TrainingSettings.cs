@@ -46,7 +46,7 @@ public abstract class TrainingSettings : DataSettings
     public double? ClipGrad { get; init; }
 
     [CommandOption("--min-crop-scale <S>")]
-    [Description("Smallest RandomResizedCrop area of the training images (default: pretrain 0.35 for 28-px data, MAE 0.2; finetune 0.6).")]
+    [Description("Smallest RandomResizedCrop area of the training images (default: pretrain 0.35 for 28-px data, MAE 0.2; finetune 1 = no crop).")]
     public double? MinCropScale { get; init; }
 
     [CommandOption("--seed <N>")]

@@ -16,6 +16,8 @@ public sealed record DataRequest
     public ulong Seed { get; init; }
     /// <summary>Smallest RandomResizedCrop area for training (MAE: 0.2).</summary>
     public double MinCropScale { get; init; } = 0.2;
+    /// <summary>Probability of a horizontal flip in the training augmentation.</summary>
+    public double FlipProbability { get; init; } = 0.5;
     /// <summary>Normalisation to use instead of the dataset's default (e.g. the one a checkpoint was trained with).</summary>
     public NormalizationStats? Normalization { get; init; }
 
@@ -54,7 +56,7 @@ public static class DataSetup
         CheckConvertible(config, size);
         var stats = NormalizationFor(request, dataset, config.InChans);
         var pipeline = train
-            ? TransformPipeline.Train(size, config.InChans, stats, minScale: request.MinCropScale)
+            ? TransformPipeline.Train(size, config.InChans, stats, minScale: request.MinCropScale, flipProbability: request.FlipProbability)
             : TransformPipeline.Eval(size, config.InChans, stats);
         return new DataLoader(dataset, pipeline, new DataLoaderOptions
         {

@@ -52,6 +52,9 @@ public sealed record FineTuneResult : EvaluationResult
     /// <summary>Smallest RandomResizedCrop area of the training augmentation (with horizontal flips).</summary>
     public required double MinCropScale { get; init; }
 
+    /// <summary>Probability of a horizontal flip in the training augmentation; null when not recorded.</summary>
+    public double? FlipProbability { get; init; }
+
     /// <summary><c>fp32</c> or <c>bf16</c> matrix products.</summary>
     public required string Precision { get; init; }
 

@@ -114,7 +114,7 @@ public sealed class FineTuner
         using var scope = NewDisposeScope();
         Tensor features, labels;
         using (MatmulPrecision.Use(_precision))
-            (features, labels) = FeatureExtractor.Extract(model.Encoder, _probeTrain!.Epoch(0, 0, cancellationToken), Pooling.Mean, _device);
+            (features, labels) = FeatureExtractor.Extract(model.Encoder, Owned(_probeTrain!.Epoch(0, 0, cancellationToken)), Pooling.Mean, _device);
         cancellationToken.ThrowIfCancellationRequested();
         Message?.Invoke($"head: linear probe on {features.shape[0]:N0} × {features.shape[1]} frozen features ({probeClock.Elapsed.TotalSeconds:F0} s to extract)");
         var probe = LinearProbe.Fit(features, labels, new LinearProbeOptions { NumClasses = NumClasses, Seed = _options.Seed },
@@ -128,6 +128,17 @@ public sealed class FineTuner
             model.Head.bias!.copy_(bias.to(_device));
         }
         return probe.Regularisation;
+    }
+
+    /// <summary>The batches of a source, each disposed once the consumer moves past it (a loader's batches are the caller's).</summary>
+    private static IEnumerable<(Tensor Images, Tensor Labels)> Owned(IEnumerable<(Tensor Images, Tensor Labels)> batches)
+    {
+        foreach (var (images, labels) in batches)
+        {
+            using (images)
+            using (labels)
+                yield return (images, labels);
+        }
     }
 
     private FineTuneResult Train(FineTuneClassifier model, MaskedAutoencoder pretrained, string modelName, string? source, string? data,
@@ -156,6 +167,7 @@ public sealed class FineTuner
         string? lastCheckpoint = null, bestCheckpoint = null;
         double lastLr = 0;
         var windowClock = Stopwatch.StartNew();
+        var trainClock = Stopwatch.StartNew();
         long windowImages = 0;
 
         for (int epoch = 0; epoch < _options.Epochs && !interrupted; epoch++)
@@ -206,7 +218,7 @@ public sealed class FineTuner
                     step++;
                     globalStep++;
                     var elapsed = clock.Elapsed;
-                    double perStep = elapsed.TotalSeconds / globalStep;
+                    double perStep = trainClock.Elapsed.TotalSeconds / globalStep;   // the probe fit is not a step
                     Progress?.Invoke(new TrainProgress(epoch + 1, _options.Epochs, step, stepsPerEpoch, globalStep, totalSteps, value, lr,
                         windowImages / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds), elapsed,
                         TimeSpan.FromSeconds(perStep * (totalSteps - globalStep))));
@@ -295,6 +307,7 @@ public sealed class FineTuner
             LabelSmoothing = _options.LabelSmoothing,
             MixupAlpha = _options.MixupAlpha,
             MinCropScale = _options.MinCropScale,
+            FlipProbability = _options.FlipProbability,
             Precision = _precision is null ? "fp32" : "bf16",
             PerClass = perClass,
             History = history,

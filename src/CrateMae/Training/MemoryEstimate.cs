@@ -42,34 +42,48 @@ public static class MemoryEstimate
 
     /// <summary>
     /// Fine-tuning: the whole autoencoder is loaded (4 bytes a parameter) but only the encoder path and the head train
-    /// (12 more bytes a parameter for gradients and AdamW's moments); activations of the encoder blocks only; and, when
-    /// the head starts as the linear probe, the probe's features of <paramref name="probeImages"/> training images
-    /// (<see cref="ProbeBytes"/>). Returns (model, activations, total) in bytes.
+    /// (12 more bytes a parameter for gradients and AdamW's moments); activations of the encoder blocks only, for the
+    /// training step and again for the test pass after each epoch (its forward keeps its intermediates until the batch's
+    /// dispose scope ends, and the allocator keeps that memory); and, when
+    /// the head starts as the linear probe, the probe stage before it (<see cref="ProbeStageBytes"/> for
+    /// <paramref name="probeImages"/> training images), whose memory the allocator keeps for the process.
+    /// Returns (model, activations and probe, total) in bytes.
     /// </summary>
     public static (long Model, long Activations, long Total) FineTuning(MaeConfig config, int batch, bool bf16Activations, long probeImages)
     {
         ArgumentNullException.ThrowIfNull(config);
         var counts = ParameterCount.Of(config);
         double model = 4.0 * counts.Total + 12.0 * (counts.EncoderTrainable + (long)config.EmbedDim * 1000);   // head ≤ 1000 classes
-        double activations = EncoderActivations(config, batch, bf16Activations) + ProbeBytes(probeImages, config.EmbedDim);
+        double probe = probeImages > 0 ? ExtractionBytes(config, batch, probeImages, poolings: 1) + ProbeBytes(probeImages, config.EmbedDim) : 0;
+        double activations = 2 * EncoderActivations(config, batch, bf16Activations) + probe;   // the training step and the test pass
         return (Saturate(model), Saturate(activations), Saturate(model + activations + ProcessBaseBytes));
     }
 
     /// <summary>
-    /// linprobe / knn: the frozen model (4 bytes a parameter), one inference batch, the features of every pooling of
-    /// <paramref name="images"/> images held while they are collected and concatenated (6·D float32, twice), and the
-    /// probe's float64 working copies of the <paramref name="featureDim"/>-wide features that are evaluated.
-    /// Returns (model, data, total) in bytes.
+    /// linprobe / knn: the frozen model (4 bytes a parameter) and the larger of the two stages, since the second reuses
+    /// what the first freed: extracting the encoder's features of <paramref name="images"/> images
+    /// (<see cref="ExtractionBytes"/>; none when <paramref name="extracts"/> is false, e.g. raw pixels only), and
+    /// probing the <paramref name="featureDim"/>-wide features (a float32 train and test copy plus
+    /// <see cref="ProbeBytes"/>). Returns (model, data, total) in bytes.
     /// </summary>
-    public static (long Model, long Data, long Total) FeatureEvaluation(MaeConfig config, int batch, long images, int featureDim)
+    public static (long Model, long Data, long Total) FeatureEvaluation(MaeConfig config, int batch, long images, int featureDim, bool extracts = true)
     {
         ArgumentNullException.ThrowIfNull(config);
         double model = 4.0 * ParameterCount.Of(config).Total;
-        double data = EncoderActivations(config, batch, bf16Activations: false) / TokenTensorsPerBlock * 2   // no autograd: ~2 live tensors a block
-                      + 2.0 * images * 6 * config.EmbedDim * 4
-                      + ProbeBytes(images, featureDim);
+        double extraction = extracts ? ExtractionBytes(config, batch, images, poolings: 6) : 0;
+        double probing = 2.0 * images * featureDim * 4 + ProbeBytes(images, featureDim);
+        double data = Math.Max(extraction, probing);
         return (Saturate(model), Saturate(data), Saturate(model + data + ProcessBaseBytes));
     }
+
+    /// <summary>
+    /// One pass of the frozen encoder over <paramref name="images"/> images: a batch's forward keeps every intermediate
+    /// until its dispose scope ends (the <see cref="TokenTensorsPerBlock"/> tensors and the attention of every block,
+    /// as in training), and the allocator keeps about as much again from earlier batches; plus the collected features
+    /// (<paramref name="poolings"/> × D float32 an image, twice while they are concatenated).
+    /// </summary>
+    public static long ExtractionBytes(MaeConfig config, int batch, long images, int poolings) =>
+        Saturate(2 * EncoderActivations(config, batch, bf16Activations: false) + 2.0 * images * poolings * config.EmbedDim * 4);
 
     /// <summary>
     /// The linear probe's float64 working set for <paramref name="images"/> × <paramref name="featureDim"/> features:

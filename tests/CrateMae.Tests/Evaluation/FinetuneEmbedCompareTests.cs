@@ -45,7 +45,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
              "head_start", "probe_reg", "start_top1", "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
-             "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "precision",
+             "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "flip_probability", "precision",
              "per_class", "history", "checkpoint", "best_checkpoint", "confusion_png", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("fine_tune", root.GetProperty("kind").GetString());
@@ -98,6 +98,7 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Assert.Null(random.ProbeReg);
         Assert.True(random.StartTop1 < probeTop1, $"random head {random.StartTop1} vs probe {probeTop1}");
         Assert.Throws<ArgumentException>(() => new FinetuneCommand.Settings { Head = "linear" }.Options());
+        Assert.Contains("--flip", Assert.Throws<ArgumentException>(() => new FinetuneCommand.Settings { Flip = 1.5 }.Options()).Message);
     }
 
     [Fact]

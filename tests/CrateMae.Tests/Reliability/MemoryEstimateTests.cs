@@ -49,13 +49,16 @@ public sealed class MemoryEstimateTests
         var (model, data, total) = MemoryEstimate.FeatureEvaluation(config, 256, images: 70_000, featureDim: 192);
         Assert.Equal(4L * ParameterCount.Of(config).Total, model);
         Assert.Equal(model + data + MemoryEstimate.ProcessBaseBytes, total);
-        Assert.True(MemoryEstimate.FeatureEvaluation(config, 256, 70_000, 784).Data > data, "raw pixels (784-d) need more than 192-d features");
+        Assert.Equal(MemoryEstimate.ExtractionBytes(config, 256, 70_000, poolings: 6), data);          // extracting outweighs probing 192-d features
+        var pixels = MemoryEstimate.FeatureEvaluation(config, 256, 70_000, 784, extracts: false);
+        Assert.Equal(2L * 70_000 * 784 * 4 + MemoryEstimate.ProbeBytes(70_000, 784), pixels.Data);      // raw pixels: no encoder pass
+        Assert.True(MemoryEstimate.FeatureEvaluation(config, 256, 70_000, 192, extracts: false).Data < pixels.Data, "784-d features need more than 192-d");
         Assert.Equal(MemoryEstimate.ProbeBytes(70_000, 192) - MemoryEstimate.ProbeBytes(0, 192),
             MemoryEstimate.ProbeBytes(140_000, 192) - MemoryEstimate.ProbeBytes(70_000, 192));              // linear in the images
         var fine = MemoryEstimate.FineTuning(config, 128, bf16Activations: false, probeImages: 60_000);
         var noProbe = MemoryEstimate.FineTuning(config, 128, bf16Activations: false, probeImages: 0);
-        Assert.Equal(MemoryEstimate.ProbeBytes(60_000, 192) - MemoryEstimate.ProbeBytes(0, 192), fine.Total - noProbe.Total);
-        Assert.True(noProbe.Total < MemoryEstimate.Training(config, 128, false).Total, "fine-tuning trains the encoder only");
+        Assert.Equal(MemoryEstimate.ExtractionBytes(config, 128, 60_000, poolings: 1) + MemoryEstimate.ProbeBytes(60_000, 192), fine.Total - noProbe.Total);
+        Assert.True(noProbe.Model < MemoryEstimate.Training(config, 128, false).Model, "fine-tuning trains the encoder only");
     }
 
     [Fact]
