@@ -79,11 +79,18 @@ public static class MemoryEstimate
     /// <summary>
     /// One pass of the frozen encoder over <paramref name="images"/> images: a batch's forward keeps every intermediate
     /// until its dispose scope ends (the <see cref="TokenTensorsPerBlock"/> tensors and the attention of every block,
-    /// as in training), and the allocator keeps about as much again from earlier batches; plus the collected features
-    /// (<paramref name="poolings"/> × D float32 an image, twice while they are concatenated).
+    /// as in training), and the allocator keeps more from earlier batches: <see cref="ExtractionRetention"/> times one
+    /// batch in all; plus the collected features (<paramref name="poolings"/> × D float32 an image, twice while they are
+    /// concatenated).
     /// </summary>
     public static long ExtractionBytes(MaeConfig config, int batch, long images, int poolings) =>
-        Saturate(2 * EncoderActivations(config, batch, bf16Activations: false) + 2.0 * images * poolings * config.EmbedDim * 4);
+        Saturate(ExtractionRetention * EncoderActivations(config, batch, bf16Activations: false) + 2.0 * images * poolings * config.EmbedDim * 4);
+
+    /// <summary>
+    /// Batches' worth of forward intermediates an extraction pass holds at its peak (measured with glibc's allocator:
+    /// peaks of 2.7–3.6 GB for crate-fmnist over 70,000 images at batch 256, docs/reliability.md).
+    /// </summary>
+    public const double ExtractionRetention = 2.5;
 
     /// <summary>
     /// The linear probe's float64 working set for <paramref name="images"/> × <paramref name="featureDim"/> features:
