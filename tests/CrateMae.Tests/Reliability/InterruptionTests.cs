@@ -112,9 +112,9 @@ public sealed class InterruptionTests(ITestOutputHelper log) : IDisposable
     [InlineData(SigInt, "SIGINT (Ctrl-C)")]
     public void Signal_during_training_writes_a_resumable_checkpoint_and_exits_cleanly(int signal, string name)
     {
-        // 6 epochs (192 steps, a few seconds): the signal is sent after step 5 and handled at the next step boundary; with
-        // the 2-epoch run (about a second on a fast minute of this machine) it once arrived only after the last step.
-        const int epochs = 6;
+        // 12 epochs (384 steps, a few seconds): the signal is sent after step 5 and handled at the next step boundary;
+        // the long tail keeps the run alive until the signal lands even when a loaded machine delays the test's polling.
+        const int epochs = 12;
         var reference = Reference(epochs);
         var run = _tmp.File("signal");
         using (var p = Cli.Start(Args(run, resume: false, epochs), _tmp.Path))
