@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CrateMae.Models;
 using CrateMae.Training;
+using CrateMae.Tests.Support;
 
 namespace CrateMae.Tests.Reliability;
 
@@ -59,6 +60,27 @@ public sealed class MemoryEstimateTests
         var noProbe = MemoryEstimate.FineTuning(config, 128, bf16Activations: false, probeImages: 0);
         Assert.Equal(MemoryEstimate.ExtractionBytes(config, 128, 60_000, poolings: 1) + MemoryEstimate.ProbeBytes(60_000, 192), fine.Total - noProbe.Total);
         Assert.True(noProbe.Model < MemoryEstimate.Training(config, 128, false).Model, "fine-tuning trains the encoder only");
+    }
+
+    [Fact]
+    public void Given_the_default_preset_When_pretrained_for_an_epoch_of_2048_images_Then_its_rss_stays_within_25_percent_of_the_estimate()
+    {
+        var run = Path.Combine(Path.GetTempPath(), "cratemae-memory-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var r = CliRunner.Run(TimeSpan.FromMinutes(5), "pretrain", "--model", "crate-fmnist", "--limit", "2048", "--epochs", "1", "--minutes", "0",
+                "--batch-size", "128", "--precision", "fp32", "--log-every", "1", "--eval-images", "256", "-o", run);
+            Assert.True(r.ExitCode == 0, $"pretrain failed ({r.ExitCode})\n{r.Stdout}\n{r.Stderr}");
+            // The largest resident size the run sampled at its 16 steps (VmRSS after each step).
+            double peak = MetricsLog.Read(Path.Combine(run, "metrics.jsonl"))
+                .Where(o => (string?)o["type"] == "step").Max(o => (double)o["rss_mb"]!);
+            double estimate = MemoryEstimate.Training(Presets.Get("crate-fmnist"), 128, bf16Activations: false).Total / (1024.0 * 1024.0);
+            Assert.InRange(peak, 0.75 * estimate, 1.25 * estimate);
+        }
+        finally
+        {
+            if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
+        }
     }
 
     [Fact]
