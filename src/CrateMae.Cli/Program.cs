@@ -34,7 +34,7 @@ app.Configure(config =>
         .WithExample("linprobe", "--checkpoint", "runs/crate-fmnist", "--floors");
     config.AddCommand<KnnCommand>("knn").WithDescription("Weighted cosine k-NN (k = 20, T = 0.07) on the same cached features.")
         .WithExample("knn", "--checkpoint", "runs/crate-fmnist", "--floors");
-    config.AddCommand<FinetuneCommand>("finetune").WithDescription("Fine-tune the encoder with a linear head (layer decay, label smoothing, warm-up + cosine).")
+    config.AddCommand<FinetuneCommand>("finetune").WithDescription("Fine-tune the encoder with a linear head started as its linear probe (LP-FT; layer decay, warm-up + cosine).")
         .WithExample("finetune", "--checkpoint", "runs/crate-fmnist", "--epochs", "5");
     config.AddCommand<EmbedCommand>("embed").WithDescription("Write encoder features (and labels) as NumPy .npy files.")
         .WithExample("embed", "--checkpoint", "runs/crate-fmnist", "--data", "fashion-mnist:test", "-o", "test.npy");
