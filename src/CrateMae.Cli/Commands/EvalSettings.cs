@@ -53,7 +53,8 @@ public class EvalSettings : CheckpointSettings
         if (Layer < 1) return ValidationResult.Error($"--layer {Layer}: expected an encoder block number ≥ 1");
         try { CrateMae.Models.MatmulPrecision.Resolve(Precision, Device); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
-        if (Pool.Trim().ToLowerInvariant() is not ("mean" or "avg" or "gap" or "cls" or "grid")) return ValidationResult.Error($"--pool {Pool}: expected mean, cls or grid");
+        try { ParsePooling(Pool); }
+        catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
         return base.Validate();
     }
 }

@@ -138,7 +138,8 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
                       (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
 
         bool bf16 = options.Precision == "bf16";
-        long probeImages = options.Head == HeadStart.Probe ? Math.Min(trainSet.Count, s.Limit ?? int.MaxValue) : 0;
+        long trainImages = Math.Min(trainSet.Count, s.Limit ?? int.MaxValue);
+        long probeImages = options.Head == HeadStart.Probe ? trainImages : 0;
         if (!s.Force) MemoryEstimate.EnsureFits("finetune", MemoryEstimate.FineTuning(config, options.BatchSize, bf16, probeImages), options.BatchSize, bf16);
         using var scratch = random ? FeatureProvider.CreateRandom(config, options.Seed, s.Device) : null;
         var encoder = scratch ?? loaded!.Model;
@@ -146,7 +147,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output, probeTrain);
         var counts = ParameterCount.Of(config);
         ui.Console.MarkupLineInterpolated(
-            $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({Math.Min(trainSet.Count, s.Limit ?? int.MaxValue):N0} images, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
+            $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({trainImages:N0} images, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
         ui.Info($"{options.Epochs} epochs × {train.StepsPerEpoch} steps of {options.BatchSize}, lr {options.AbsoluteLr:G3} (layer decay {options.LayerDecay}), " +
                 $"{(options.Head == HeadStart.Probe ? "head from the linear probe" : "random head")}, " +
                 $"{(options.MixupAlpha > 0 ? $"mixup {options.MixupAlpha}, " : "")}{options.Precision} → {tuner.OutputDir}");

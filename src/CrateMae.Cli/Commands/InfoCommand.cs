@@ -75,7 +75,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         Row("encoder only (patch embed, cls, blocks, norm)", counts.EncoderTrainable, baseCounts?.EncoderTrainable);
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated(
-            $"estimated memory at batch {batch} (MemoryEstimate; the peak RSS to expect within about 25 %): pretrain {Mb(pretrainFp32)} fp32, {Mb(pretrainBf16)} bf16; fine-tune {Mb(finetuneFp32)} fp32 (+ the LP-FT probe's features)");
+            $"estimated memory at batch {batch} (MemoryEstimate; the peak RSS to expect within about 25 %): pretrain {MemoryEstimate.Megabytes(pretrainFp32)} fp32, {MemoryEstimate.Megabytes(pretrainBf16)} bf16; fine-tune {MemoryEstimate.Megabytes(finetuneFp32)} fp32 (+ the LP-FT probe's features)");
         if (ratio is { } r)
         {
             double encoderRatio = (double)counts.EncoderTrainable / baseCounts!.EncoderTrainable;
@@ -83,6 +83,4 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         }
         return 0;
     }
-
-    private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024.0):N0} MB";
 }

@@ -34,8 +34,7 @@ public static class MemoryEstimate
         ArgumentNullException.ThrowIfNull(config);
         double model = 16.0 * ParameterCount.Of(config).Total;
         double activations = EncoderActivations(config, batch, bf16Activations)
-                             + EncoderActivations(config with { Depth = config.DecoderDepth, EmbedDim = config.DecoderEmbedDim, NumHeads = config.DecoderNumHeads },
-                                 batch, bf16Activations);
+                             + BlockActivations(config, config.DecoderDepth, config.DecoderEmbedDim, config.DecoderNumHeads, batch, bf16Activations);
         double total = model + activations + ProcessBaseBytes;
         return (Saturate(model), Saturate(activations), Saturate(total));
     }
@@ -100,11 +99,15 @@ public static class MemoryEstimate
     public static long ProbeBytes(long images, int featureDim) =>
         Saturate(4.0 * images * featureDim * 8 + 4.0 * featureDim * (double)featureDim * 8);
 
-    private static double EncoderActivations(MaeConfig config, int batch, bool bf16Activations)
+    private static double EncoderActivations(MaeConfig config, int batch, bool bf16Activations) =>
+        BlockActivations(config, config.Depth, config.EmbedDim, config.NumHeads, batch, bf16Activations);
+
+    /// <summary>What <paramref name="depth"/> blocks of one width keep for a batch: token tensors and attention probabilities.</summary>
+    private static double BlockActivations(MaeConfig config, int depth, int width, int heads, int batch, bool bf16Activations)
     {
         double element = bf16Activations ? 2 : 4;
         double n = config.NumPatches + 1;
-        return config.Depth * batch * (TokenTensorsPerBlock * n * config.EmbedDim + config.NumHeads * n * n) * element;
+        return depth * batch * (TokenTensorsPerBlock * n * width + heads * n * n) * element;
     }
 
     /// <summary>MemAvailable of <c>/proc/meminfo</c> in bytes, or null where it cannot be read (not Linux).</summary>
@@ -137,13 +140,14 @@ public static class MemoryEstimate
         var (model, activations, total) = estimate;
         if (total <= free) return;
         string fix = activations > model
-            ? $"a smaller --batch-size or --limit (the activations and data of batch {batch} alone need about {Mb(activations)})" + (bf16Activations ? "" : " or --precision bf16")
-            : $"a smaller model (its weights, gradients and optimizer state alone need about {Mb(model)})";
+            ? $"a smaller --batch-size or --limit (the activations and data of batch {batch} alone need about {Megabytes(activations)})" + (bf16Activations ? "" : " or --precision bf16")
+            : $"a smaller model (its weights, gradients and optimizer state alone need about {Megabytes(model)})";
         throw new ArgumentException(
-            $"{what} would need about {Mb(total)} of memory but {Mb(free)} are available; use {fix}, or --force to try anyway");
+            $"{what} would need about {Megabytes(total)} of memory but {Megabytes(free)} are available; use {fix}, or --force to try anyway");
     }
 
-    private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024.0):N0} MB";
+    /// <summary>Bytes as whole megabytes (MiB) for messages, e.g. "1,184 MB".</summary>
+    public static string Megabytes(long bytes) => $"{bytes / (1024.0 * 1024.0):N0} MB";
 
     private static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
 }
