@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using Spectre.Console.Cli;
 
 namespace CrateMae.Cli;
@@ -20,7 +21,7 @@ public static class CliErrors
         catch (Exception e)
         {
             var root = Unwrap(e);
-            var line = Describe(root);
+            var line = WithOption(Describe(root), root, args);
             bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
             Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
             if (verbose) Console.Error.WriteLine(e.ToString());
@@ -49,6 +50,25 @@ public static class CliErrors
         if (e is ExternalException) message = message.Split('\n', 2)[0];
         var line = OneLine(message);
         return line.Length > 0 ? line : e.GetType().Name;
+    }
+
+    /// <summary>
+    /// A value the parser could not convert ("Failed to convert 'abc' to Double.") with the option it was given to in
+    /// front (<c>--val-fraction: …</c>), found in <paramref name="args"/> as <c>--option value</c> or <c>--option=value</c>.
+    /// </summary>
+    private static string WithOption(string line, Exception root, string[] args)
+    {
+        if (root is not (CommandParseException or CommandRuntimeException)) return line;
+        var match = Regex.Match(line, "^Failed to convert '(.*)' to ");
+        if (!match.Success) return line;
+        string value = match.Groups[1].Value;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith('-')) continue;
+            if (i + 1 < args.Length && args[i + 1] == value) return $"{args[i]}: {line}";
+            if (args[i].EndsWith("=" + value, StringComparison.Ordinal)) return $"{args[i][..args[i].IndexOf('=')]}: {line}";
+        }
+        return line;
     }
 
     private static Exception Unwrap(Exception e)

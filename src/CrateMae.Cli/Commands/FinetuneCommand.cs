@@ -49,6 +49,10 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--head-init-std <STD>")] [Description("Std of the random head's truncated-normal init (default 2e-5, MAE's).")]
         public double HeadInitStd { get; init; } = 2e-5;
 
+        [CommandOption("--val-fraction <F>")]
+        [Description("Hold out this fraction of the training images (after --limit; stratified, drawn with --seed) as a validation split, scored every epoch and used to choose classifier-best (default 0: none, and the test split chooses).")]
+        public double ValFraction { get; init; }
+
         public HeadStart HeadStartOption => Head.Trim().ToLowerInvariant() switch
         {
             "probe" or "linear-probe" or "lp" => HeadStart.Probe,
@@ -64,7 +68,8 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
             Epochs = EpochsOrDefault, BatchSize = Batch, Blr = BlrOrDefault, Lr = Lr, MinLr = MinLrOrDefault,
             WarmupEpochs = WarmupEpochs ?? Math.Min(1.0, EpochsOrDefault / 10.0), WeightDecay = WeightDecayOrDefault, LayerDecay = LayerDecay,
             LabelSmoothing = Smoothing, MixupAlpha = Mixup, MinCropScale = MinCropScaleOrDefault, FlipProbability = Flip, ClipGrad = ClipGrad,
-            Head = HeadStartOption, HeadInitStd = HeadInitStd, Seed = SeedOrDefault, Precision = PrecisionOrDefault, Device = Device, MaxSteps = MaxSteps,
+            Head = HeadStartOption, HeadInitStd = HeadInitStd, Seed = SeedOrDefault, ValFraction = ValFraction, Precision = PrecisionOrDefault,
+            Device = Device, MaxSteps = MaxSteps,
         }.Validate();
     }
 
@@ -131,23 +136,29 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
                                         "leave the ':train' / ':test' suffix out");
         if (trainSet.NumClasses < 2)
             throw new ArgumentException($"--data {s.DataSpec}: {trainSet.Name} has no class labels (an image folder needs one sub-folder per class)");
-        using var train = new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: true, dropLast: true));
+        int trainImages = Math.Min(trainSet.Count, s.Limit ?? int.MaxValue);
+        var (fitSet, valSet) = options.ValFraction > 0
+            ? FineTuner.HoldOut(trainSet, trainImages, options.ValFraction, options.Seed)
+            : (trainSet, (IImageDataset?)null);
+        using var train = new LoaderBatchSource(DataSetup.Loader(request, fitSet, config, train: true, dropLast: true));
         using var test = new LoaderBatchSource(DataSetup.Loader(request, testSet, config, train: false));
-        using var probeTrain = options.Head == HeadStart.Probe ? new LoaderBatchSource(DataSetup.Loader(request, trainSet, config, train: false)) : null;
+        using var probeTrain = options.Head == HeadStart.Probe ? new LoaderBatchSource(DataSetup.Loader(request, fitSet, config, train: false)) : null;
+        using var validation = valSet is null ? null : new LoaderBatchSource(DataSetup.Loader(request, valSet, config, train: false));
         string data = $"{request.EffectiveSpec(DataSplit.Train)} → {request.EffectiveSpec(DataSplit.Test)}" +
                       (s.Limit is { } n ? $" (first {n:N0} images of each)" : "");
 
         bool bf16 = options.Precision == "bf16";
-        long trainImages = Math.Min(trainSet.Count, s.Limit ?? int.MaxValue);
-        long probeImages = options.Head == HeadStart.Probe ? trainImages : 0;
+        int fitImages = trainImages - (valSet?.Count ?? 0);
+        long probeImages = options.Head == HeadStart.Probe ? fitImages : 0;
         if (!s.Force) MemoryEstimate.EnsureFits("finetune", MemoryEstimate.FineTuning(config, options.BatchSize, bf16, probeImages), options.BatchSize, bf16);
         using var scratch = random ? FeatureProvider.CreateRandom(config, options.Seed, s.Device) : null;
         var encoder = scratch ?? loaded!.Model;
         using var writer = FolderLock.Acquire(output, "crate-mae finetune");   // one writer per output folder
-        var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output, probeTrain);
+        var tuner = new FineTuner(options, train, test, trainSet.ClassNames, output, probeTrain, validation);
         var counts = ParameterCount.Of(config);
+        string held = valSet is null ? "" : $" of {trainImages:N0}, {valSet.Count:N0} held out for validation";
         ui.Console.MarkupLineInterpolated(
-            $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({trainImages:N0} images, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
+            $"fine-tuning [bold]{name}[/] ({counts.EncoderTrainable:N0} encoder parameters) on [bold]{trainSet.Name}[/] ({fitImages:N0} images{held}, test {Math.Min(testSet.Count, s.Limit ?? int.MaxValue):N0})");
         ui.Info($"{options.Epochs} epochs × {train.StepsPerEpoch} steps of {options.BatchSize}, lr {options.AbsoluteLr:G3} (layer decay {options.LayerDecay}), " +
                 $"{(options.Head == HeadStart.Probe ? "head from the linear probe" : "random head")}, " +
                 $"{(options.MixupAlpha > 0 ? $"mixup {options.MixupAlpha}, " : "")}{options.Precision} → {tuner.OutputDir}");
@@ -164,11 +175,21 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
 
     private static void Print(Reporter ui, FineTuneResult r)
     {
-        var history = new Table().Title("Fine-tuning").AddColumns("epoch", "train loss", "test loss", "test top-1", "lr", "seconds");
+        bool validated = r.BestValEpoch is not null;
+        var history = new Table().Title("Fine-tuning").AddColumns("epoch", "train loss", "test loss", "test top-1");
+        if (validated) history.AddColumns("val loss", "val top-1");
+        history.AddColumns("lr", "seconds");
         foreach (var e in r.History)
-            history.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
-                e.TestLoss.ToString("F4", CultureInfo.InvariantCulture), $"{e.TestTop1 * 100:F2} %", e.Lr.ToString("G3", CultureInfo.InvariantCulture),
-                e.Seconds.ToString("F0", CultureInfo.InvariantCulture));
+        {
+            var row = new List<string>
+            {
+                e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                e.TestLoss.ToString("F4", CultureInfo.InvariantCulture), $"{e.TestTop1 * 100:F2} %",
+            };
+            if (validated) row.AddRange([e.ValLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-", e.ValTop1 is { } v ? $"{v * 100:F2} %" : "-"]);
+            row.AddRange([e.Lr.ToString("G3", CultureInfo.InvariantCulture), e.Seconds.ToString("F0", CultureInfo.InvariantCulture)]);
+            history.AddRow(row.ToArray());
+        }
         ui.Console.Write(history);
         var perClass = new Table().Title("Per-class test accuracy (final model)").AddColumns("class", "name", "support", "correct", "top-1");
         foreach (var c in r.PerClass)
@@ -176,8 +197,11 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
                 c.Correct.ToString("N0", CultureInfo.InvariantCulture), c.Top1 is { } t ? $"{t * 100:F2} %" : "-");
         ui.Console.Write(perClass);
         var wall = TimeSpan.FromSeconds(r.Seconds).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture);
+        string chosen = r.BestValEpoch is { } epoch
+            ? $"; best validation top-1 {r.BestValTop1 * 100:F2} % at epoch {epoch} on {r.ValImages:N0} held-out images (classifier-best)"
+            : "";
         ui.Console.MarkupLineInterpolated(
-            $"[bold]{r.Model}[/]: start {r.StartTop1 * 100 ?? double.NaN:F2} % ({r.HeadStart} head), last test top-1 [bold]{r.Top1 * 100:F2} %[/], best {r.BestTop1 * 100:F2} % (epoch {r.BestEpoch}) after {r.Epochs}/{r.EpochsPlanned} epochs{(r.Interrupted ? " (interrupted)" : "")}, {wall}");
+            $"[bold]{r.Model}[/]: start {r.StartTop1 * 100 ?? double.NaN:F2} % ({r.HeadStart} head), last test top-1 [bold]{r.Top1 * 100:F2} %[/], best {r.BestTop1 * 100:F2} % (epoch {r.BestEpoch}) after {r.Epochs}/{r.EpochsPlanned} epochs{(r.Interrupted ? " (interrupted)" : "")}, {wall}{chosen}");
         var dir = Path.GetDirectoryName(r.ConfusionPng ?? r.Checkpoint ?? "") ?? "";
         ui.Info($"wrote {Path.Combine(dir, FineTuner.ResultFile)}, {r.ConfusionPng}, {r.Checkpoint ?? "-"}, {r.BestCheckpoint ?? "-"}");
     }

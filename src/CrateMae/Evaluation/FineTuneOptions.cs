@@ -51,6 +51,12 @@ public sealed record FineTuneOptions
 
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Fraction of the training images held out, stratified by class and drawn with <see cref="Seed"/>
+    /// (<see cref="FineTuner.HoldOut"/>), to be scored after every epoch and to choose the best classifier; 0 = none.
+    /// </summary>
+    public double ValFraction { get; init; }
+
     /// <summary><c>fp32</c> or <c>bf16</c> matrix products (<see cref="MatmulPrecision"/>).</summary>
     public string Precision { get; init; } = "fp32";
 
@@ -84,6 +90,7 @@ public sealed record FineTuneOptions
         if (ClipGrad is { } c && !(c > 0)) throw new ArgumentException($"--clip-grad: expected a positive number, got {c}");
         if (!(HeadInitStd >= 0) || !double.IsFinite(HeadInitStd)) throw new ArgumentException($"--head-init-std: expected a number ≥ 0, got {HeadInitStd}");
         if (!Enum.IsDefined(Head)) throw new ArgumentException($"--head: expected 'probe' or 'random', got {Head}");
+        if (!(ValFraction >= 0 && ValFraction < 1)) throw new ArgumentException($"--val-fraction: expected a number in [0, 1), got {ValFraction}");
         if (MaxSteps is < 1) throw new ArgumentException($"--max-steps: expected an integer ≥ 1, got {MaxSteps}");
         MatmulPrecision.Parse(Precision);
         return this;

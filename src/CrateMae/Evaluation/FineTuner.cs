@@ -17,8 +17,10 @@ namespace CrateMae.Evaluation;
 /// (<see cref="FineTuneClassifier"/>). The head starts as the frozen encoder's linear probe (LP-FT, <see cref="HeadStart"/>)
 /// or at random; then label-smoothed cross-entropy (or soft-target cross-entropy after optional mixup),
 /// AdamW over MAE's layer-wise lr-decay groups, warm-up + cosine lr set every iteration, each step in its own dispose
-/// scope. After every epoch the whole test split is scored; the classifier is checkpointed atomically (last and best).
-/// At the end it writes the confusion matrix (PNG), the per-class accuracy and <c>finetune.json</c>.
+/// scope. After every epoch the whole test split is scored, and the held-out validation images when there are some
+/// (<see cref="FineTuneOptions.ValFraction"/>, <see cref="HoldOut"/>); the classifier is checkpointed atomically (last,
+/// and best: by validation top-1 when there is a validation split, else by test top-1). At the end it writes the
+/// confusion matrix (PNG), the per-class accuracy and <c>finetune.json</c>.
 /// </summary>
 /// <remarks>
 /// Output folder: <c>finetune.json</c> (<see cref="FineTuneResult"/>), <c>metrics.jsonl</c> (one line per epoch),
@@ -37,6 +39,7 @@ public sealed class FineTuner
     private readonly IBatchSource _train;
     private readonly IBatchSource _test;
     private readonly IBatchSource? _probeTrain;
+    private readonly IBatchSource? _validation;
     private readonly IReadOnlyList<string> _classNames;
     private readonly Device _device;
     private readonly ScalarType? _precision;
@@ -48,8 +51,11 @@ public sealed class FineTuner
     /// <param name="outputDir">Folder for the result files (created).</param>
     /// <param name="probeTrain">The training images without augmentation, for the linear probe the head starts from;
     /// required when <see cref="FineTuneOptions.Head"/> is <see cref="HeadStart.Probe"/>.</param>
+    /// <param name="validation">The held-out validation images without augmentation (<see cref="HoldOut"/>), none of them
+    /// in <paramref name="train"/> or <paramref name="probeTrain"/>; required exactly when
+    /// <see cref="FineTuneOptions.ValFraction"/> is above 0.</param>
     public FineTuner(FineTuneOptions options, IBatchSource train, IBatchSource test, IReadOnlyList<string> classNames, string outputDir,
-        IBatchSource? probeTrain = null)
+        IBatchSource? probeTrain = null, IBatchSource? validation = null)
     {
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _train = train ?? throw new ArgumentNullException(nameof(train));
@@ -57,6 +63,11 @@ public sealed class FineTuner
         _probeTrain = probeTrain;
         if (_options.Head == HeadStart.Probe && probeTrain is null)
             throw new ArgumentException("a head that starts as the linear probe needs the un-augmented training images (probeTrain)", nameof(probeTrain));
+        if ((_options.ValFraction > 0) != (validation is not null))
+            throw new ArgumentException(validation is null
+                ? $"--val-fraction {_options.ValFraction} needs the held-out validation images (validation)"
+                : "validation images were given, but --val-fraction is 0", nameof(validation));
+        _validation = validation;
         _classNames = classNames ?? throw new ArgumentNullException(nameof(classNames));
         if (classNames.Count < 2)
             throw new ArgumentException($"fine-tuning needs a labelled dataset with at least 2 classes; this one has {classNames.Count}");
@@ -73,6 +84,26 @@ public sealed class FineTuner
 
     public event Action<TrainProgress>? Progress;
     public event Action<string>? Message;
+
+    /// <summary>
+    /// Splits the first <paramref name="count"/> images of <paramref name="dataset"/> (those a <c>--limit</c> keeps) into
+    /// the images to train on and a validation part of <paramref name="fraction"/> of them, stratified by class and drawn
+    /// with <paramref name="seed"/> (the linear probe's split, <see cref="LinearProbe"/>): each class gives
+    /// round(fraction × its count) images and keeps at least one for training. Both parts keep the dataset's order.
+    /// </summary>
+    /// <exception cref="ArgumentException">When the dataset is unlabelled, <paramref name="fraction"/> is outside (0, 1) or a part would be empty.</exception>
+    public static (ImageSubset Train, ImageSubset Validation) HoldOut(IImageDataset dataset, int count, double fraction, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, dataset.Count);
+        if (!(fraction > 0 && fraction < 1)) throw new ArgumentException($"--val-fraction: expected a number in (0, 1) to hold out images, got {fraction}");
+        if (dataset.NumClasses < 1) throw new ArgumentException($"{dataset.Name} has no class labels to stratify a validation split by");
+        var labels = new long[count];
+        for (int i = 0; i < count; i++) labels[i] = dataset.GetLabel(i);
+        var (train, validation) = LinearProbe.ValidationSplit(labels, dataset.NumClasses, fraction, seed, stratified: true, "--val-fraction");
+        return (new ImageSubset(dataset, train, $"{dataset.Name} (training part)"), new ImageSubset(dataset, validation, $"{dataset.Name} (validation part)"));
+    }
 
     /// <summary>
     /// Fine-tunes <paramref name="pretrained"/> (trained in place; it stays the caller's to dispose) with a new head and
@@ -145,7 +176,9 @@ public sealed class FineTuner
         NormalizationStats? normalization, double? probeReg, Stopwatch clock, CancellationToken cancellationToken)
     {
         var (_, startTop1, _, _) = Evaluate(model);
-        Message?.Invoke($"start: test top-1 {startTop1:P2} ({(probeReg is null ? "random head" : "linear-probe head")})");
+        var (_, startValTop1, valLabels, _) = _validation is null ? default : Score(model, _validation, "validation");
+        Message?.Invoke($"start: test top-1 {startTop1:P2}{(_validation is null ? "" : $", validation top-1 {startValTop1:P2}")} " +
+                        $"({(probeReg is null ? "random head" : "linear-probe head")})");
         var groups = LayerDecay.ParamGroups(model, _options.WeightDecay, _options.LayerDecay);
         using var optimizer = LayerDecay.CreateAdamW(groups, _options.AbsoluteLr);
         var parameters = groups.SelectMany(g => g.Parameters).ToArray();
@@ -159,8 +192,8 @@ public sealed class FineTuner
         if (File.Exists(metricsPath)) File.Delete(metricsPath);
 
         var history = new List<FineTuneEpoch>();
-        double bestTop1 = double.NegativeInfinity;
-        int bestEpoch = 0;
+        double bestTop1 = double.NegativeInfinity, bestValTop1 = double.NegativeInfinity;
+        int bestEpoch = 0, bestValEpoch = 0;
         long globalStep = 0, trainSize = 0;
         bool interrupted = false;
         long[]? lastLabels = null, lastPredictions = null;
@@ -240,7 +273,10 @@ public sealed class FineTuner
             var (testLoss, top1, testLabels, testPredictions) = Evaluate(model);
             lastLabels = testLabels;
             lastPredictions = testPredictions;
-            var record = new FineTuneEpoch(epoch + 1, lossSum / lossCount, testLoss, top1, lastLr, Math.Round(epochClock.Elapsed.TotalSeconds, 2));
+            double? valLoss = null, valTop1 = null;
+            if (_validation is not null) (valLoss, valTop1, _, _) = Score(model, _validation, "validation");
+            var record = new FineTuneEpoch(epoch + 1, lossSum / lossCount, testLoss, top1, lastLr, Math.Round(epochClock.Elapsed.TotalSeconds, 2),
+                valLoss, valTop1);
             history.Add(record);
             AppendMetrics(metricsPath, record);
             var extra = new Dictionary<string, string>
@@ -249,23 +285,22 @@ public sealed class FineTuner
                 ["test_top1"] = top1.ToString("R", CultureInfo.InvariantCulture),
                 ["source"] = source ?? "",
             };
+            if (valTop1 is { } v) extra["val_top1"] = v.ToString("R", CultureInfo.InvariantCulture);
             if (_options.SaveCheckpoints)
             {
                 lastCheckpoint = Path.Combine(OutputDir, LastCheckpointFile);
                 ClassifierCheckpoint.Save(lastCheckpoint, model, _classNames, normalization, extra);
             }
-            if (top1 > bestTop1)
+            bool better = valTop1 is { } val ? val > bestValTop1 : top1 > bestTop1;   // the validation split, when there is one, chooses
+            if (top1 > bestTop1) (bestTop1, bestEpoch) = (top1, epoch + 1);
+            if (valTop1 > bestValTop1) (bestValTop1, bestValEpoch) = (valTop1.Value, epoch + 1);
+            if (better && _options.SaveCheckpoints)
             {
-                bestTop1 = top1;
-                bestEpoch = epoch + 1;
-                if (_options.SaveCheckpoints)
-                {
-                    bestCheckpoint = Path.Combine(OutputDir, BestCheckpointFile);
-                    AtomicFile.Copy(lastCheckpoint!, bestCheckpoint);
-                }
+                bestCheckpoint = Path.Combine(OutputDir, BestCheckpointFile);
+                AtomicFile.Copy(lastCheckpoint!, bestCheckpoint);
             }
             Message?.Invoke($"epoch {epoch + 1}/{_options.Epochs}: train loss {record.TrainLoss:F4}, test loss {testLoss:F4}, " +
-                            $"test top-1 {top1:P2} ({record.Seconds:F0} s)");
+                            $"test top-1 {top1:P2}{(valTop1 is null ? "" : $", validation loss {valLoss:F4}, validation top-1 {valTop1:P2}")} ({record.Seconds:F0} s)");
         }
         if (history.Count == 0)
             throw new OperationCanceledException("fine-tuning stopped before the first step finished; nothing to report");
@@ -294,6 +329,11 @@ public sealed class FineTuner
             Top1 = last.TestTop1,
             BestTop1 = bestTop1,
             BestEpoch = bestEpoch,
+            ValFraction = _options.ValFraction,
+            ValImages = valLabels?.Length ?? 0,
+            StartValTop1 = _validation is null ? null : startValTop1,
+            BestValTop1 = _validation is null ? null : bestValTop1,
+            BestValEpoch = _validation is null ? null : bestValEpoch,
             TestLoss = last.TestLoss,
             Epochs = history.Count,
             EpochsPlanned = _options.Epochs,
@@ -323,7 +363,10 @@ public sealed class FineTuner
     }
 
     /// <summary>Scores the whole test split: mean cross-entropy (no smoothing), top-1, labels and predictions.</summary>
-    public (double Loss, double Top1, long[] Labels, long[] Predictions) Evaluate(FineTuneClassifier model)
+    public (double Loss, double Top1, long[] Labels, long[] Predictions) Evaluate(FineTuneClassifier model) => Score(model, _test, "test");
+
+    /// <summary>Scores every image of <paramref name="source"/> (named <paramref name="what"/> in errors) as <see cref="Evaluate"/> scores the test split.</summary>
+    private (double Loss, double Top1, long[] Labels, long[] Predictions) Score(FineTuneClassifier model, IBatchSource source, string what)
     {
         ArgumentNullException.ThrowIfNull(model);
         bool wasTraining = model.training;
@@ -335,7 +378,7 @@ public sealed class FineTuner
         {
             using var _ = no_grad();
             using var prec = MatmulPrecision.Use(_precision);
-            foreach (var (images, y) in _test.Epoch(0, 0, CancellationToken.None))
+            foreach (var (images, y) in source.Epoch(0, 0, CancellationToken.None))
             {
                 using (images)
                 using (y)
@@ -354,7 +397,7 @@ public sealed class FineTuner
         {
             model.train(wasTraining);
         }
-        if (labels.Count == 0) throw new ArgumentException("the test split yielded no images");
+        if (labels.Count == 0) throw new ArgumentException($"the {what} split yielded no images");
         long correct = 0;
         for (int i = 0; i < labels.Count; i++) if (labels[i] == predictions[i]) correct++;
         return (lossSum / labels.Count, (double)correct / labels.Count, labels.ToArray(), predictions.ToArray());
@@ -364,6 +407,6 @@ public sealed class FineTuner
         File.AppendAllText(path, JsonSerializer.Serialize(new
         {
             type = "epoch", epoch = record.Epoch, train_loss = record.TrainLoss, test_loss = record.TestLoss,
-            test_top1 = record.TestTop1, lr = record.Lr, seconds = record.Seconds,
+            test_top1 = record.TestTop1, lr = record.Lr, seconds = record.Seconds, val_loss = record.ValLoss, val_top1 = record.ValTop1,
         }) + "\n");
 }

@@ -400,7 +400,9 @@ public sealed class LinearProbe
     }
 
     /// <summary>Deterministic (seeded) train/validation index split; both parts sorted ascending.</summary>
-    internal static (int[] Train, int[] Val) ValidationSplit(long[] y, int numClasses, double fraction, int seed, bool stratified)
+    /// <param name="fractionName">How the error for an empty part names the fraction (an option or a CLI flag).</param>
+    internal static (int[] Train, int[] Val) ValidationSplit(long[] y, int numClasses, double fraction, int seed, bool stratified,
+        string fractionName = "validation_fraction")
     {
         var rng = new Random(seed);
         var val = new List<int>();
@@ -426,7 +428,7 @@ public sealed class LinearProbe
         var valSet = new HashSet<int>(val);
         var train = Enumerable.Range(0, y.Length).Where(i => !valSet.Contains(i)).ToArray();
         if (val.Count == 0 || train.Length == 0)
-            throw new ArgumentException($"validation_fraction {fraction} of {y.Length} training samples leaves an empty " +
+            throw new ArgumentException($"{fractionName} {fraction} of {y.Length} training samples leaves an empty " +
                                         (val.Count == 0 ? "validation" : "training") + " split; use more data or a different fraction");
         var valArr = val.ToArray();
         Array.Sort(valArr);

@@ -1,4 +1,6 @@
+using CrateMae.Data;
 using CrateMae.Evaluation;
+using CrateMae.Training;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -37,6 +39,105 @@ public sealed class FineTuneTests(ITestOutputHelper output)
         model.eval();
         var accuracy = model.forward(images).argmax(1).eq(labels).to(float32).mean().item<float>();
         Assert.Equal(1f, accuracy);
+    }
+
+    /// <summary>Fixed images and labels in batches of <paramref name="batchSize"/>, the same every epoch (each batch a fresh copy).</summary>
+    private sealed class TensorSource(Tensor images, Tensor labels, int batchSize) : IBatchSource
+    {
+        public int StepsPerEpoch => (int)images.shape[0] / batchSize;
+        public int BatchSize => batchSize;
+
+        public IEnumerable<(Tensor Images, Tensor Labels)> Epoch(int epoch, int startStep, CancellationToken cancellationToken)
+        {
+            for (int step = startStep; step < StepsPerEpoch; step++)
+            {
+                var rows = TensorIndex.Slice(step * batchSize, (step + 1) * batchSize);
+                yield return (images[rows].clone(), labels[rows].clone());
+            }
+        }
+    }
+
+    /// <summary>300 labelled 1×2×2 images of four classes of 30, 60, 90 and 120 images, interleaved.</summary>
+    private static InMemoryImageDataset UnevenClasses()
+    {
+        var labels = Enumerable.Range(0, 300).Select(i => (byte)((i % 10) switch { 0 => 0, < 3 => 1, < 6 => 2, _ => 3 })).ToArray();
+        var pixels = Enumerable.Range(0, 300 * 4).Select(i => (byte)(i / 4 % 251)).ToArray();
+        return new InMemoryImageDataset("uneven", 1, 2, 2, pixels, labels, ["a", "b", "c", "d"], NormalizationStats.Mnist);
+    }
+
+    [Fact]
+    public void GivenASeed_WhenHoldingOutAValidationFraction_ThenThePartsAreDisjointStratifiedAndSeeded()
+    {
+        var dataset = UnevenClasses();
+        const int count = 280;                                             // what --limit 280 keeps
+
+        var (train, val) = FineTuner.HoldOut(dataset, count, 0.25, seed: 3);
+
+        Assert.Empty(train.Indices.Intersect(val.Indices));
+        Assert.Equal(Enumerable.Range(0, count), train.Indices.Concat(val.Indices).Order());
+        Assert.Equal(train.Indices.Order(), train.Indices);                // the dataset's order
+        for (int c = 0; c < 4; c++)
+        {
+            int members = Enumerable.Range(0, count).Count(i => dataset.GetLabel(i) == c);
+            int held = val.Indices.Count(i => dataset.GetLabel(i) == c);
+            output.WriteLine($"class {c}: {held} of {members} held out");
+            Assert.InRange(held, 0.25 * members - 1, 0.25 * members + 1);
+        }
+        for (int i = 0; i < val.Count; i++)
+        {
+            Assert.Equal(dataset.GetLabel(val.Indices[i]), val.GetLabel(i));
+            Assert.Equal(dataset.GetPixels(val.Indices[i]).ToArray(), val.ReadImage(i).Pixels);
+        }
+        Assert.Equal(val.Indices, FineTuner.HoldOut(dataset, count, 0.25, seed: 3).Validation.Indices);
+        Assert.NotEqual(val.Indices, FineTuner.HoldOut(dataset, count, 0.25, seed: 4).Validation.Indices);
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() => FineTuner.HoldOut(dataset, count, 1.0, seed: 3)).Message);
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() => FineTuner.HoldOut(dataset, 8, 0.01, seed: 3)).Message);
+    }
+
+    [Fact]
+    public void GivenAValidationSplitThatDisagreesWithTheTestSplit_WhenFineTuning_ThenTheBestClassifierIsTheBestValidationEpoch()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        var dir = Path.Combine(Path.GetTempPath(), "cratemae-ftval-" + Guid.NewGuid().ToString("N"));
+        var (trainImages, trainLabels) = TinyModels.HalvesImages(32, seed: 3, noise: 1.0);
+        var (valImages, valLabels) = TinyModels.HalvesImages(16, seed: 4, noise: 1.0);
+        // The test split is the validation images with the other label: its top-1 is exactly 1 − the validation top-1,
+        // so its best epoch is the validation's worst.
+        var test = new TensorSource(valImages, 1 - valLabels, 8);
+        var options = new FineTuneOptions
+        {
+            Epochs = 4, BatchSize = 8, Lr = 2e-3, WarmupEpochs = 0, Head = HeadStart.Random, ValFraction = 0.25, Seed = 1,
+        };
+        var tuner = new FineTuner(options, new TensorSource(trainImages, trainLabels, 8), test, ["left", "right"], dir,
+            validation: new TensorSource(valImages, valLabels, 8));
+        using var encoder = TinyModels.Create(seed: 2);
+        try
+        {
+            var result = tuner.Run(encoder, "tiny");
+
+            foreach (var e in result.History) output.WriteLine($"{e.Epoch}: val {e.ValTop1:P1} (loss {e.ValLoss:F4}), test {e.TestTop1:P1}");
+            var val = result.History.Select(e => e.ValTop1!.Value).ToArray();
+            int bestVal = Array.IndexOf(val, val.Max()) + 1;
+            Assert.Equal(bestVal, result.BestValEpoch);
+            Assert.Equal(val.Max(), result.BestValTop1);
+            Assert.Equal(16, result.ValImages);
+            Assert.Equal(0.25, result.ValFraction);
+            Assert.NotNull(result.StartValTop1);
+            Assert.All(result.History, e => Assert.Equal(1 - e.ValTop1!.Value, e.TestTop1, 12));
+            Assert.NotEqual(result.BestEpoch, result.BestValEpoch);      // the two splits prefer different epochs
+            using var best = ClassifierCheckpoint.Load(result.BestCheckpoint!);
+            Assert.Equal(bestVal.ToString(System.Globalization.CultureInfo.InvariantCulture), best.Metadata["epoch"]);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() =>
+            new FineTuner(options, test, test, ["left", "right"], dir)).Message);
+        Assert.Contains("--val-fraction", Assert.Throws<ArgumentException>(() =>
+            new FineTuner(options with { ValFraction = 0 }, test, test, ["left", "right"], dir, validation: test)).Message);
     }
 
     [Fact]

@@ -1,11 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CrateMae.Analysis;
 using CrateMae.Cli.Commands;
+using CrateMae.Data;
 using CrateMae.Evaluation;
 using CrateMae.Models;
+using CrateMae.Training;
 using Xunit.Abstractions;
+using CliProgram = CrateMae.Tests.Reliability.Cli;
 using static TorchSharp.torch;
 
 namespace CrateMae.Tests.Evaluation;
@@ -44,14 +48,27 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         var root = doc.RootElement;
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
-             "head_start", "probe_reg", "start_top1", "best_top1", "best_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
+             "head_start", "probe_reg", "start_top1", "best_top1", "best_epoch", "val_fraction", "val_images", "start_val_top1", "best_val_top1",
+             "best_val_epoch", "test_loss", "epochs", "epochs_planned", "interrupted", "batch_size", "blr", "lr",
              "warmup_epochs", "layer_decay", "weight_decay", "label_smoothing", "mixup_alpha", "min_crop_scale", "flip_probability", "precision",
              "per_class", "history", "checkpoint", "best_checkpoint", "confusion_png", "source", "data", "seconds"],
             Names(root));
         Assert.Equal("fine_tune", root.GetProperty("kind").GetString());
         Assert.Equal("probe", root.GetProperty("head_start").GetString());
         Assert.Equal(["class", "name", "support", "correct", "top1"], Names(root.GetProperty("per_class")[0]));
-        Assert.Equal(["epoch", "train_loss", "test_loss", "test_top1", "lr", "seconds"], Names(root.GetProperty("history")[0]));
+        Assert.Equal(["epoch", "train_loss", "test_loss", "test_top1", "lr", "seconds", "val_loss", "val_top1"], Names(root.GetProperty("history")[0]));
+        // No validation split: nothing held out, nothing scored, and the test split chooses the best classifier.
+        Assert.Equal(0, root.GetProperty("val_fraction").GetDouble());
+        Assert.Equal(0, root.GetProperty("val_images").GetInt64());
+        foreach (var field in new[] { "start_val_top1", "best_val_top1", "best_val_epoch" })
+            Assert.Equal(JsonValueKind.Null, root.GetProperty(field).ValueKind);
+        Assert.All(root.GetProperty("history").EnumerateArray(), e =>
+        {
+            Assert.Equal(JsonValueKind.Null, e.GetProperty("val_loss").ValueKind);
+            Assert.Equal(JsonValueKind.Null, e.GetProperty("val_top1").ValueKind);
+        });
+        Assert.All(File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")), line =>
+            Assert.Equal(JsonValueKind.Null, JsonDocument.Parse(line).RootElement.GetProperty("val_top1").ValueKind));
         Assert.Equal(10, root.GetProperty("per_class").GetArrayLength());  // MNIST layout: ten class names, three used
         Assert.Equal(30, result.PerClass.Sum(c => c.Support));
         Assert.Equal(60, result.TrainSize);                                 // 5 full batches of 12
@@ -71,6 +88,69 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         var (_, top1, _, _) = tuner.Evaluate(loaded.Model);
         Assert.Equal(result.Top1, top1);
         Assert.True(File.Exists(result.BestCheckpoint));
+        using var best = ClassifierCheckpoint.Load(result.BestCheckpoint!);
+        Assert.Equal(result.BestEpoch.ToString(CultureInfo.InvariantCulture), best.Metadata["epoch"]);
+    }
+
+    [Fact]
+    public void GivenAQuarterHeldOut_WhenFineTuned_ThenItTrainsOnTheRestAndTheValidationSplitChoosesTheBestClassifier()
+    {
+        using var data = new EvalCliData(trainCount: 240);                 // 80 images a class
+        var dir = Path.Combine(data.Root, "ft-val");
+
+        var r = CliProgram.Run("finetune", "--checkpoint", data.RunDir, "--data", data.Spec, "--epochs", "3", "--batch-size", "12", "--lr", "1e-2",
+            "--warmup-epochs", "0.5", "--val-fraction", "0.25", "--seed", "1", "--output", dir);
+
+        output.WriteLine(r.ToString());
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var result = (FineTuneResult)EvaluationResult.FromJson(File.ReadAllText(Path.Combine(dir, "finetune.json")));
+        // 20 images a class held out; the other 180 (15 batches of 12) are all the training loop and the probe saw.
+        Assert.Equal(0.25, result.ValFraction);
+        Assert.Equal(60, result.ValImages);
+        Assert.Equal(180, result.TrainSize);
+        var printed = Regex.Replace(r.Stdout, @"\s+", " ");
+        Assert.Contains("head: linear probe on 180 × 16 frozen features", printed);
+        Assert.Contains("(180 images of 240, 60 held out for validation, test 30)", printed);
+
+        Assert.Equal(3, result.History.Count);
+        Assert.All(result.History, e => Assert.True(e.ValLoss > 0));
+        var val = result.History.Select(e => e.ValTop1!.Value).ToArray();
+        Assert.Equal(Array.IndexOf(val, val.Max()) + 1, result.BestValEpoch);
+        Assert.Equal(val.Max(), result.BestValTop1);
+        Assert.NotNull(result.StartValTop1);
+        var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(val, metrics.Select(m => m.GetProperty("val_top1").GetDouble()));
+        Assert.Equal(result.History.Select(e => e.ValLoss!.Value), metrics.Select(m => m.GetProperty("val_loss").GetDouble()));
+
+        // The best classifier is the best validation epoch's, and scores best_val_top1 on the same held-out images.
+        using var best = ClassifierCheckpoint.Load(result.BestCheckpoint!);
+        Assert.Equal(result.BestValEpoch!.Value.ToString(CultureInfo.InvariantCulture), best.Metadata["epoch"]);
+        var trainSet = DataSetup.Open(new DataRequest { Spec = data.Spec }, DataSplit.Train);
+        var (_, held) = FineTuner.HoldOut(trainSet, 240, 0.25, seed: 1);
+        using var heldOut = new LoaderBatchSource(DataSetup.Loader(
+            new DataRequest { Spec = data.Spec, Normalization = best.Normalization, BatchSize = 16 }, held, best.Model.Encoder.Config, train: false));
+        var scorer = new FineTuner(new FineTuneOptions { Head = HeadStart.Random }, heldOut, heldOut, best.ClassNames, dir);
+        Assert.Equal(result.BestValTop1!.Value, scorer.Evaluate(best.Model).Top1, 12);
+
+        // The table gains the two validation columns (9 column borders on every row), the last line the chosen epoch.
+        var table = r.Stdout[r.Stdout.IndexOf("Fine-tuning", StringComparison.Ordinal)..r.Stdout.IndexOf("Per-class", StringComparison.Ordinal)];
+        var rows = table.Split('\n').Where(l => l.Contains('│') || l.Contains('|')).ToArray();
+        Assert.NotEmpty(rows);
+        Assert.All(rows, row => Assert.Equal(9, row.Count(ch => ch is '│' or '|')));
+        Assert.Contains($"best validation top-1 {result.BestValTop1 * 100:F2} % at epoch {result.BestValEpoch} on 60 held-out images (classifier-best)", printed);
+    }
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("-0.1")]
+    [InlineData("abc")]
+    [InlineData("0.01")]     // 60 images, 20 a class: nothing to hold out
+    public void GivenABadValidationFraction_WhenFineTuning_ThenOneLineNamesTheOption(string fraction)
+    {
+        var r = CliProgram.Run("finetune", "--checkpoint", _data.RunDir, "--data", _data.Spec, "--val-fraction", fraction, "--output", Path.Combine(_data.Root, "never"));
+
+        CliProgram.AssertOneLineError(r, 2, "--val-fraction");
+        Assert.False(File.Exists(Path.Combine(_data.Root, "never", "finetune.json")));
     }
 
     [Fact]
