@@ -39,8 +39,9 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
     }
 
     /// <summary>What embed wrote.</summary>
+    /// <param name="Layers">The blocks concatenated when <c>--layer</c> named several; else null.</param>
     public sealed record Outcome(string Features, string? Labels, long Count, long Dim, string Data, string Origin, int? Layer,
-        string Precision = "fp32");
+        string Precision = "fp32", IReadOnlyList<int>? Layers = null);
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
@@ -52,7 +53,7 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
             ui.WriteJson(System.Text.Json.JsonSerializer.Serialize(new
             {
                 features = o.Features, labels = o.Labels, count = o.Count, dim = o.Dim, pooling = s.Pooling.ToString().ToLowerInvariant(),
-                layer = o.Layer, precision = o.Precision, data = o.Data, origin = o.Origin,
+                layer = o.Layer, layers = o.Layers, precision = o.Precision, data = o.Data, origin = o.Origin,
             }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -68,9 +69,13 @@ public sealed class EmbedCommand : Command<EmbedCommand.Settings>
             throw new ArgumentException("--checkpoint: required (or --model M --floor random)");
         using var provider = new FeatureProvider(s, ui, cancellationToken);
         var split = s.DataSplit;
-        using var features = provider.Encoder(s.Floor, split, out var origin);
-        var labels = Embeddings.WriteNpy(s.Output!, features.Get(s.Pooling), features.Labels);
-        return new Outcome(Path.GetFullPath(s.Output!), labels is null ? null : Path.GetFullPath(labels), features.Count, features.FeatureDim,
-            provider.DataDescription(split), origin, provider.Layer, provider.ReducedPrecision ?? "fp32");
+        var (features, labelTensor) = provider.Pooled(s.Floor, split, s.Pooling, out var origin);   // [n, F], [n]
+        using (features)
+        using (labelTensor)
+        {
+            var labels = Embeddings.WriteNpy(s.Output!, features, labelTensor);
+            return new Outcome(Path.GetFullPath(s.Output!), labels is null ? null : Path.GetFullPath(labels), features.shape[0], features.shape[1],
+                provider.DataDescription(split), origin, provider.Layer, provider.ReducedPrecision ?? "fp32", provider.ConcatenatedLayers);
+        }
     }
 }

@@ -13,8 +13,11 @@ public class EvalSettings : CheckpointSettings
     public string Pool { get; init; } = "mean";
 
     [CommandOption("--layer <L>")]
-    [Description("Encoder block whose output is pooled, 1 … depth (default: the last, after the final norm; an intermediate block's output has no norm).")]
-    public int? Layer { get; init; }
+    [Description("Encoder block whose output is pooled, 1 … depth (default: the last, after the final norm; an intermediate block's output has no norm). A comma list such as 3,6 concatenates the pooled features of those blocks, in that order.")]
+    public string? Layer { get; init; }
+
+    /// <summary>The blocks of <c>--layer</c> in the order given (null: the last block).</summary>
+    public IReadOnlyList<int>? Layers => ParseLayers(Layer);
 
     [CommandOption("--precision <P>")]
     [Description("Matrix products while extracting features: fp32 (default), bf16 (AMX/AVX512-BF16: faster; features within ~1e-2 of fp32) or auto.")]
@@ -48,9 +51,26 @@ public class EvalSettings : CheckpointSettings
         _ => throw new ArgumentException($"--pool {value}: expected mean, cls or grid"),
     };
 
+    /// <summary>Parses <c>--layer</c>: one block number ≥ 1 or a comma list of distinct ones; null stays null.</summary>
+    /// <exception cref="ArgumentException">A part is not a block number ≥ 1, or a block is named twice.</exception>
+    public static IReadOnlyList<int>? ParseLayers(string? value)
+    {
+        if (value is null) return null;
+        var layers = new List<int>();
+        foreach (var part in value.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int l) || l < 1)
+                throw new ArgumentException($"--layer {value}: expected an encoder block number ≥ 1, or a comma list of them such as 3,6");
+            if (layers.Contains(l)) throw new ArgumentException($"--layer {value}: block {l} is named twice");
+            layers.Add(l);
+        }
+        return layers;
+    }
+
     public override ValidationResult Validate()
     {
-        if (Layer < 1) return ValidationResult.Error($"--layer {Layer}: expected an encoder block number ≥ 1");
+        try { ParseLayers(Layer); }
+        catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
         try { CrateMae.Models.MatmulPrecision.Resolve(Precision, Device); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
         try { ParsePooling(Pool); }

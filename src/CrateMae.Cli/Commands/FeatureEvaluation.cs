@@ -30,7 +30,7 @@ public sealed record FeatureEvaluationOutcome(IReadOnlyList<EvaluatedVariant> Va
 public static class FeatureEvaluation
 {
     public static FeatureEvaluationOutcome Run(string command, FloorSettings s, Reporter ui, Func<FeatureSplits, EvaluationResult> evaluate,
-        Func<string, string?, int?, string?, string> defaultPath, CancellationToken cancellationToken)
+        Func<string, string?, IReadOnlyList<int>?, string?, string> defaultPath, CancellationToken cancellationToken)
     {
         var variants = s.Variants();
         using var provider = new FeatureProvider(s, ui, cancellationToken);
@@ -45,11 +45,14 @@ public static class FeatureEvaluation
             using var features = provider.TrainTest(floor, s.Pooling);
             CheckLabelled(features);
             ui.Info($"evaluating {features.Model} ({features.TrainX.shape[1]}-d features, {features.TrainX.shape[0]:N0} train / {features.TestX.shape[0]:N0} test)…");
-            var result = evaluate(features) with { Source = features.Source, Data = features.Data, Layer = features.Layer, FeaturePrecision = features.Precision };
+            var result = evaluate(features) with
+            {
+                Source = features.Source, Data = features.Data, Layer = features.Layer, Layers = features.Layers, FeaturePrecision = features.Precision,
+            };
             done.Add(new EvaluatedVariant(floor, result, features.Origin));
             if (s.Output is null && provider.EvalDir is { } dir)
             {
-                var path = defaultPath(dir, floor, features.Layer, features.Precision);
+                var path = defaultPath(dir, floor, features.Layers ?? (features.Layer is { } l ? [l] : null), features.Precision);
                 result.Save(path);
                 files.Add(path);
             }
@@ -76,7 +79,7 @@ public static class FeatureEvaluation
         if (provider.CheckpointPath is null && s.Model is null) return;   // raw pixels alone: no model to size against
         var config = provider.Config;
         long images = provider.ImageCount(DataSplit.Train) + provider.ImageCount(DataSplit.Test);
-        int pooled = s.Pooling == Pooling.Grid ? 4 * config.EmbedDim : config.EmbedDim;
+        int pooled = (s.Pooling == Pooling.Grid ? 4 * config.EmbedDim : config.EmbedDim) * provider.Blocks.Count;
         int widest = variants.Contains(EvalFiles.PixelsFloor) ? Math.Max(pooled, config.InChans * config.ImgSize * config.ImgSize) : pooled;
         bool extracts = variants.Any(v => v != EvalFiles.PixelsFloor);
         MemoryEstimate.EnsureFits(command, MemoryEstimate.FeatureEvaluation(config, s.Batch, images, widest, extracts), s.Batch, bf16Activations: true);

@@ -10,10 +10,11 @@ using static TorchSharp.torch;
 namespace CrateMae.Cli.Commands;
 
 /// <summary>Training and test features of one source (encoder, random-init encoder or raw pixels), owned by this record.</summary>
-/// <param name="Layer">Encoder block pooled (1-based); null for the last block and for raw pixels.</param>
+/// <param name="Layer">Encoder block pooled (1-based); null for the last block, for raw pixels and for several blocks.</param>
 /// <param name="Precision"><c>"bf16"</c> for features extracted with bf16 products; null for float32 and raw pixels.</param>
+/// <param name="Layers">The blocks whose pooled features are concatenated, in order, when there are several; else null.</param>
 public sealed record FeatureSplits(Tensor TrainX, Tensor TrainY, Tensor TestX, Tensor TestY, string Model, Pooling? Pooling,
-    string? Source, string Data, string Origin, int? Layer = null, string? Precision = null) : IDisposable
+    string? Source, string Data, string Origin, int? Layer = null, string? Precision = null, IReadOnlyList<int>? Layers = null) : IDisposable
 {
     public void Dispose()
     {
@@ -128,17 +129,58 @@ public sealed class FeatureProvider : IDisposable
             var (testX, testY) = Pixels(DataSplit.Test);
             return new FeatureSplits(trainX, trainY, testX, testY, "pixels", null, null, data, "raw pixels");
         }
-        using var train = Encoder(floor, DataSplit.Train, out var trainOrigin);
-        using var test = Encoder(floor, DataSplit.Test, out var testOrigin);
+        var (encTrainX, encTrainY) = Pooled(floor, DataSplit.Train, pooling, out var trainOrigin);
+        var (encTestX, encTestY) = Pooled(floor, DataSplit.Test, pooling, out var testOrigin);
         string name = floor == EvalFiles.RandomFloor ? $"{Config.Name} (random init, seed {_s.Seed})" : Config.Name;
-        return new FeatureSplits(train.Get(pooling).clone().DetachFromDisposeScope(), train.Labels.clone().DetachFromDisposeScope(),
-            test.Get(pooling).clone().DetachFromDisposeScope(), test.Labels.clone().DetachFromDisposeScope(),
-            name, pooling, floor is null ? CheckpointPath : null, data,
-            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", Layer, ReducedPrecision);
+        return new FeatureSplits(encTrainX, encTrainY, encTestX, encTestY, name, pooling, floor is null ? CheckpointPath : null, data,
+            trainOrigin == testOrigin ? trainOrigin : $"train {trainOrigin}, test {testOrigin}", Layer, ReducedPrecision, ConcatenatedLayers);
     }
 
-    /// <summary>Both poolings of one split from the encoder (null) or the random-init floor, via the cache.</summary>
-    public PooledFeatures Encoder(string? floor, DataSplit split, out string origin)
+    /// <summary>
+    /// One split's features in <paramref name="pooling"/> from the encoder (null) or the random-init floor, [n, F], and the
+    /// labels [n]: one block's pooled features, or with several <c>--layer</c> blocks theirs concatenated in the order
+    /// given (each block cached on its own). The caller owns both tensors.
+    /// </summary>
+    public (Tensor Features, Tensor Labels) Pooled(string? floor, DataSplit split, Pooling pooling, out string origin)
+    {
+        var origins = new List<string>();
+        var parts = new List<Tensor>();
+        Tensor? labels = null;
+        try
+        {
+            foreach (var block in Blocks)
+            {
+                using var features = Encoder(floor, split, block, out var o);
+                origins.Add(o);
+                parts.Add(features.Get(pooling).clone().DetachFromDisposeScope());
+                labels ??= features.Labels.clone().DetachFromDisposeScope();
+            }
+            origin = origins.Distinct().Count() == 1 ? origins[0] : string.Join(" + ", origins);
+            if (parts.Count == 1) return (parts[0], labels!);
+            using var scope = NewDisposeScope();
+            var all = cat(parts, 1).MoveToOuterDisposeScope().DetachFromDisposeScope();   // [n, Σ F_block]
+            foreach (var p in parts) p.Dispose();
+            return (all, labels!);
+        }
+        catch
+        {
+            foreach (var p in parts) p.Dispose();
+            labels?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Every pooling of one split at the single <c>--layer</c> block from the encoder (null) or the random-init floor,
+    /// via the cache.
+    /// </summary>
+    /// <exception cref="ArgumentException"><c>--layer</c> names several blocks (use <see cref="Pooled"/>).</exception>
+    public PooledFeatures Encoder(string? floor, DataSplit split, out string origin) =>
+        Blocks.Count == 1 ? Encoder(floor, split, Blocks[0], out origin)
+            : throw new ArgumentException($"--layer {_s.Layer}: this needs one encoder block");
+
+    /// <summary>Every pooling of one split at block <paramref name="layer"/> (null: the last, normed), via the cache.</summary>
+    private PooledFeatures Encoder(string? floor, DataSplit split, int? layer, out string origin)
     {
         if (floor is not (null or EvalFiles.RandomFloor)) throw new ArgumentException($"--floor {floor}: not an encoder");
         var config = Config;
@@ -152,12 +194,12 @@ public sealed class FeatureProvider : IDisposable
             Config = config.ToJson(),
             Data = request.EffectiveSpec(split),
             Limit = _s.Limit,
-            Layer = Layer,
+            Layer = layer,
             Precision = ReducedPrecision,
             Preprocessing = $"eval resize+center-crop {config.ImgSize}px, {config.InChans} ch, normalize " +
                             JsonSerializer.Serialize(new { mean = stats.Mean, std = stats.Std }),
         };
-        var what = floor is null ? config.Name : $"random-init {config.Name}";
+        var what = (floor is null ? config.Name : $"random-init {config.Name}") + (layer is { } b ? $" block {b}" : "");
         long count = Math.Min(dataset.Count, _s.Limit ?? int.MaxValue);
         bool hit = false;
         PooledFeatures Extract()
@@ -180,16 +222,18 @@ public sealed class FeatureProvider : IDisposable
     }
 
     /// <summary>
-    /// The encoder block whose output is pooled: <c>--layer</c> checked against the encoder depth; null for the last
-    /// block after the final norm (also when <c>--layer</c> names it).
+    /// The encoder blocks whose outputs are pooled: <c>--layer</c> checked against the encoder depth, null for the last
+    /// block after the final norm (also when <c>--layer</c> names it); one entry without <c>--layer</c>.
     /// </summary>
-    public int? Layer => _s.Layer switch
-    {
-        null => null,
-        { } l when l > Config.Depth => throw new ArgumentException($"--layer {l}: {Config.Name} has {Config.Depth} encoder blocks; expected 1 … {Config.Depth}"),
-        { } l when l == Config.Depth => null,
-        { } l => l,
-    };
+    public IReadOnlyList<int?> Blocks => _s.Layers is not { } layers ? [null] : layers.Select(l =>
+        l > Config.Depth ? throw new ArgumentException($"--layer {_s.Layer}: {Config.Name} has {Config.Depth} encoder blocks; expected 1 … {Config.Depth}")
+        : l == Config.Depth ? (int?)null : l).ToArray();
+
+    /// <summary>The one encoder block pooled (null: the last block, or several blocks; see <see cref="ConcatenatedLayers"/>).</summary>
+    public int? Layer => Blocks.Count == 1 ? Blocks[0] : null;
+
+    /// <summary>The <c>--layer</c> blocks (1 … depth) when several are concatenated; null for one block.</summary>
+    public IReadOnlyList<int>? ConcatenatedLayers => Blocks.Count > 1 ? _s.Layers : null;
 
     /// <summary><c>"bf16"</c> when <c>--precision</c> resolves to bf16 products on the device; null for float32.</summary>
     public string? ReducedPrecision => MatmulPrecision.Resolve(_s.Precision, _s.Device) == "bf16" ? "bf16" : null;

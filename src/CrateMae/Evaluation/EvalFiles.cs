@@ -25,18 +25,19 @@ public static class EvalFiles
 
     /// <summary>
     /// <c>linprobe.json</c>, <c>linprobe-FLOOR.json</c> for a floor, <c>linprobe-layerL[-FLOOR].json</c> for the
-    /// features of intermediate encoder block L (<paramref name="blockNumber"/>, 1-based),
-    /// <c>linprobe[-layerL]-bf16[-FLOOR].json</c> for features extracted in bf16.
+    /// features of intermediate encoder block L (<paramref name="blocks"/>, 1-based; null for the last block),
+    /// <c>linprobe-layerL+M…</c> for several blocks concatenated, <c>linprobe[-layerL]-bf16[-FLOOR].json</c> for
+    /// features extracted in bf16.
     /// </summary>
-    public static string LinearProbe(string evalDir, string? floor = null, int? blockNumber = null, string? precision = null) =>
-        Path.Combine(evalDir, Name(Stem("linprobe", blockNumber, precision), floor) + ".json");
+    public static string LinearProbe(string evalDir, string? floor = null, IReadOnlyList<int>? blocks = null, string? precision = null) =>
+        Path.Combine(evalDir, Name(Stem("linprobe", blocks, precision), floor) + ".json");
 
     /// <summary><c>knn.json</c> and its variants, named as <see cref="LinearProbe"/>'s.</summary>
-    public static string Knn(string evalDir, string? floor = null, int? blockNumber = null, string? precision = null) =>
-        Path.Combine(evalDir, Name(Stem("knn", blockNumber, precision), floor) + ".json");
+    public static string Knn(string evalDir, string? floor = null, IReadOnlyList<int>? blocks = null, string? precision = null) =>
+        Path.Combine(evalDir, Name(Stem("knn", blocks, precision), floor) + ".json");
 
-    private static string Stem(string stem, int? blockNumber, string? precision) =>
-        (blockNumber is { } l ? $"{stem}-layer{l}" : stem) + (precision is { } p ? $"-{p}" : "");
+    private static string Stem(string stem, IReadOnlyList<int>? blocks, string? precision) =>
+        (blocks is { Count: > 0 } ? $"{stem}-layer{string.Join('+', blocks)}" : stem) + (precision is { } p ? $"-{p}" : "");
 
     /// <summary><c>finetune/</c>, or <c>finetune-random/</c> for the from-scratch floor.</summary>
     public static string FineTuneDir(string evalDir, string? floor = null) => Path.Combine(evalDir, Name("finetune", floor));

@@ -32,9 +32,20 @@ public abstract record EvaluationResult
     [JsonPropertyOrder(-18)]
     public required Pooling? Pooling { get; init; }
 
-    /// <summary>Encoder block whose output was pooled (1-based); null for the last block after the final norm, and for raw pixels.</summary>
+    /// <summary>
+    /// Encoder block whose output was pooled (1-based); null for the last block after the final norm, for raw pixels
+    /// and when several blocks were concatenated (<see cref="Layers"/>).
+    /// </summary>
     [JsonPropertyOrder(-17)]
     public int? Layer { get; init; }
+
+    /// <summary>
+    /// The encoder blocks (1 … depth, the last one after the final norm) whose pooled features were concatenated, in
+    /// order, when there were several (<c>--layer 3,6</c>); omitted otherwise.
+    /// </summary>
+    [JsonPropertyOrder(-17)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<int>? Layers { get; init; }
 
     /// <summary>
     /// <c>"bf16"</c> when the features were extracted with bf16 matrix products (<c>--precision bf16</c>); omitted for

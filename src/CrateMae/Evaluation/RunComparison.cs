@@ -30,6 +30,10 @@ public sealed record ComparisonRow
     public required double? LinearProbe { get; init; }
     public required string? LinearProbePooling { get; init; }
     public required double? Knn { get; init; }
+    /// <summary>
+    /// Fine-tuning's test top-1 at the epoch its validation split chose (<c>--val-fraction</c>), else the best test
+    /// top-1 over the epochs.
+    /// </summary>
     public required double? FineTuneBest { get; init; }
     public required double? FineTuneLast { get; init; }
     public required int? FineTuneEpochs { get; init; }
@@ -104,12 +108,12 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
                 LinearProbe = probe?.Top1,
                 LinearProbePooling = probe?.Pooling?.ToString().ToLowerInvariant(),
                 Knn = knn?.Top1,
-                FineTuneBest = ft?.BestTop1,
+                FineTuneBest = ft is null ? null : SelectedTop1(ft),
                 FineTuneLast = ft?.Top1,
                 FineTuneEpochs = ft?.Epochs,
                 LinearProbeRandomInit = Read<LinearProbeResult>(EvalFiles.LinearProbe(eval, EvalFiles.RandomFloor))?.Top1,
                 KnnRandomInit = Read<KnnResult>(EvalFiles.Knn(eval, EvalFiles.RandomFloor))?.Top1,
-                FineTuneRandomInitBest = Read<FineTuneResult>(EvalFiles.FineTune(eval, EvalFiles.RandomFloor))?.BestTop1,
+                FineTuneRandomInitBest = Read<FineTuneResult>(EvalFiles.FineTune(eval, EvalFiles.RandomFloor)) is { } scratch ? SelectedTop1(scratch) : null,
                 CodingRateLast = trained?.CodingRateMean,
                 CodingRateLastRandomInit = random?.CodingRateMean,
                 L0DensityLast = trained?.SparsityMean,
@@ -229,6 +233,10 @@ public sealed record RunComparison(IReadOnlyList<ComparisonRow> Runs, PixelFloor
             throw new InvalidDataException($"{path}: {e.Message}", e);
         }
     }
+
+    /// <summary>The test top-1 of the epoch the validation split chose, or the best test top-1 without one.</summary>
+    private static double SelectedTop1(FineTuneResult ft) =>
+        ft.BestValEpoch is { } e && e >= 1 && e <= ft.History.Count ? ft.History[e - 1].TestTop1 : ft.BestTop1;
 
     private static T? Read<T>(string path) where T : EvaluationResult
     {

@@ -30,11 +30,11 @@ internal sealed class EvalCliData : IDisposable
     public string EvalDir => Path.Combine(RunDir, "eval");
     public string Spec => "mnist:" + DataDir;
 
-    /// <summary>(Re)writes the run's final.ckpt with a tiny model initialised from <paramref name="seed"/>.</summary>
-    public void SaveCheckpoint(int seed)
+    /// <summary>(Re)writes the run's final.ckpt with a tiny model of <paramref name="depth"/> encoder blocks initialised from <paramref name="seed"/>.</summary>
+    public void SaveCheckpoint(int seed, int depth = 1)
     {
         torch.random.manual_seed(seed);
-        using var model = new MaskedAutoencoder(TinyModels.Config(depth: 1), new torch.Generator((ulong)seed));
+        using var model = new MaskedAutoencoder(TinyModels.Config(depth), new torch.Generator((ulong)seed));
         var artifacts = new RunArtifacts(NormalizationStats.Mnist, "mnist:test-data");
         CrateMae.Training.Checkpoint.Save(Checkpoint, model, null, null, null, artifacts.CheckpointMetadata);
     }

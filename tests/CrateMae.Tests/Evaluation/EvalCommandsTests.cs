@@ -18,15 +18,15 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => _data.Dispose();
 
     private LinprobeCommand.Settings Probe(string? floor = null, bool floors = false, string pool = "mean", bool noCache = false,
-        string? data = null, string precision = "fp32") => new()
+        string? data = null, string precision = "fp32", string? layer = null) => new()
     {
         Checkpoint = _data.RunDir, Data = data ?? _data.Spec, BatchSize = 16, Floor = floor, Floors = floors, Pool = pool, NoCache = noCache,
-        Precision = precision,
+        Precision = precision, Layer = layer,
     };
 
-    private KnnCommand.Settings Knn(string? floor = null) => new()
+    private KnnCommand.Settings Knn(string? floor = null, string? layer = null) => new()
     {
-        Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16, Floor = floor,
+        Checkpoint = _data.RunDir, Data = _data.Spec, BatchSize = 16, Floor = floor, Layer = layer,
     };
 
     private static string[] Names(JsonElement e) => e.EnumerateObject().Select(p => p.Name).ToArray();
@@ -112,6 +112,55 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(Pooling.Grid, grid.Variants[0].Result.Pooling);
         Assert.Equal(4 * first.Variants[0].Result.FeatureDim, grid.Variants[0].Result.FeatureDim);
         Assert.Equal(2, Directory.GetFiles(Path.Combine(_data.EvalDir, "cache"), "*.safetensors").Length);
+    }
+
+    [Fact]
+    public void GivenTwoBlocks_WhenReadTogether_ThenTheFeaturesAreEachBlocksSideBySideAndEachBlockIsCachedOnItsOwn()
+    {
+        _data.SaveCheckpoint(seed: 3, depth: 2);
+        var block1 = LinprobeCommand.Run(Probe(layer: "1"), Quiet);
+        var both = LinprobeCommand.Run(Probe(layer: "1,2"), Quiet);
+        var knn = KnnCommand.Run(Knn(layer: "2, 1"), Quiet);
+
+        Assert.Equal(2, block1.Extractions);                                 // block 1: train and test
+        Assert.Equal(2, both.Extractions);                                   // only block 2 (the last) is new
+        Assert.Equal(0, knn.Extractions);
+        var r = both.Variants[0].Result;
+        Assert.Equal(32, r.FeatureDim);
+        Assert.Null(r.Layer);
+        Assert.Equal([1, 2], r.Layers!);
+        Assert.Equal([2, 1], knn.Variants[0].Result.Layers!);
+        Assert.Equal([Path.Combine(_data.EvalDir, "linprobe-layer1+2.json")], both.Files);
+        Assert.Equal([Path.Combine(_data.EvalDir, "knn-layer2+1.json")], knn.Files);
+        using var doc = JsonDocument.Parse(File.ReadAllText(both.Files[0]));
+        Assert.Equal([1, 2], doc.RootElement.GetProperty("layers").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("layer").ValueKind);
+        Assert.False(JsonDocument.Parse(File.ReadAllText(block1.Files[0])).RootElement.TryGetProperty("layers", out _));
+
+        // The concatenation is block 1's features followed by the last block's (after the final norm), in --layer order.
+        using var p1 = new FeatureProvider(Probe(layer: "1"), Quiet);
+        using var pLast = new FeatureProvider(Probe(), Quiet);
+        using var p21 = new FeatureProvider(Probe(layer: "2,1"), Quiet);
+        var (f1, y1) = p1.Pooled(null, CrateMae.Data.DataSplit.Test, Pooling.Grid, out _);
+        var (fLast, _) = pLast.Pooled(null, CrateMae.Data.DataSplit.Test, Pooling.Grid, out _);
+        var (f21, y21) = p21.Pooled(null, CrateMae.Data.DataSplit.Test, Pooling.Grid, out var origin);
+        Assert.Equal("cached", origin);
+        Assert.Equal([30L, 128L], f21.shape);
+        Assert.True(f21.eq(torch.cat([fLast, f1], 1)).all().item<bool>());
+        Assert.True(y21.eq(y1).all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData("1,1", "--layer 1,1: block 1 is named twice")]
+    [InlineData("1,x", "--layer 1,x: expected an encoder block number ≥ 1, or a comma list of them such as 3,6")]
+    [InlineData("1,3", "--layer 1,3: tiny has 2 encoder blocks; expected 1 … 2")]
+    public void GivenABadBlockList_WhenProbed_ThenOneLineNamesLayer(string layers, string message)
+    {
+        _data.SaveCheckpoint(seed: 3, depth: 2);
+        var settings = Probe(layer: layers);
+        var validation = settings.Validate();
+        var error = validation.Successful ? Assert.Throws<ArgumentException>(() => LinprobeCommand.Run(settings, Quiet)).Message : validation.Message;
+        Assert.Equal(message, error);
     }
 
     [Fact]

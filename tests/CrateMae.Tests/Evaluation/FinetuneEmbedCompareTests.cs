@@ -302,6 +302,26 @@ public sealed class FinetuneEmbedCompareTests(ITestOutputHelper output) : IDispo
         Assert.Equal(JsonValueKind.Null, runs[1].GetProperty("l0_density_last").ValueKind);
     }
 
+    [Fact]
+    public void GivenAFineTuneWithAValidationSplit_WhenCompared_ThenItShowsTheTestAccuracyOfTheEpochValidationChose()
+    {
+        var run = WriteRun("crate-val", Presets.Get("crate-fmnist"), epochs: 2, wall: 1500, loss: 0.31);
+        // Test top-1 peaks at epoch 3 (0.91); validation chose epoch 2, whose test top-1 (0.88) is what compare reports.
+        (FineTuneOf(0.91, 0.90) with
+        {
+            ValFraction = 0.1, ValImages = 6000, BestValEpoch = 2, BestValTop1 = 0.93,
+            History = [new(1, 0.9, 0.5, 0.85, 1e-3, 10, 0.45, 0.86), new(2, 0.5, 0.4, 0.88, 8e-4, 10, 0.35, 0.93),
+                       new(3, 0.4, 0.38, 0.91, 4e-4, 10, 0.36, 0.92), new(4, 0.3, 0.39, 0.90, 0, 10, 0.37, 0.91)],
+        }).Save(Path.Combine(run, "eval", "finetune", "finetune.json"));
+        var md = Path.Combine(_data.Root, "cmp-val", "comparison.md");
+
+        var (comparison, _) = CompareCommand.Run(new CompareCommand.Settings { Runs = [run], Output = md });
+
+        Assert.Equal(0.88, comparison.Runs[0].FineTuneBest);
+        Assert.Equal(0.90, comparison.Runs[0].FineTuneLast);
+        Assert.Contains("| 88.00 % (90.00 %, 4 ep) |", File.ReadAllText(md));
+    }
+
     /// <summary>RUN/analysis/analysis.json of a 2-layer model and its random init (layer 1 without a foreground ratio).</summary>
     private static void WriteAnalysis(string run)
     {
