@@ -144,7 +144,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         AnsiConsole.WriteLine("warm-up (until the .NET JIT is quiet): " +
             string.Join("; ", new[] { Warm("train", r.Train), Warm("embed", r.Embed) }.Where(x => x.Length > 0)));
         AnsiConsole.WriteLine(
-            $"host: {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
+            $"host: {r.Host.Cpu}, {r.Host.Cores} cores, load {F(r.Host.LoadBefore, "F2")} → {F(r.Host.LoadAfter, "F2")}, allocator {r.Host.Allocator}, OpenMP {r.Host.OpenMp}" +
             $", kernels {(r.Host.KernelBits > 0 ? $"{r.Host.KernelBits}-bit" : "off")} on {r.Host.KernelThreads}" +
             (r.Train?.LastLoss is { } l ? $"; last training loss {F(l, "F4")}" : ""));
     }

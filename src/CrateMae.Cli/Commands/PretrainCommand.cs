@@ -262,6 +262,7 @@ public sealed class PretrainCommand : Command<PretrainCommand.Settings>
         var calibration = new PretrainCalibration
         {
             Minutes = minutes, ImagesPerSecond = Math.Round(ips, 2), TimedSteps = timed, RequestedSteps = requested, Steps = Math.Min(steps, requested),
+            Cpu = CrateMae.Hosting.CpuDescription.Current,
         };
         string budget = $"{Show(minutes)} min";
         if (steps >= requested)

@@ -160,6 +160,9 @@ public sealed record OnnxRuntimeResult
 /// <summary>Where the numbers were taken.</summary>
 public sealed record HostInfo
 {
+    /// <summary>The processor and its relevant instruction sets (<see cref="CpuDescription"/>); a speed is only comparable on the same one.</summary>
+    public string? Cpu { get; init; }
+
     public required int Cores { get; init; }
     /// <summary>1-minute load average before and after the run (other processes make timings noisy).</summary>
     public required double LoadBefore { get; init; }
@@ -258,6 +261,7 @@ public static class ThroughputBenchmark
             Memory = memory,
             Host = new HostInfo
             {
+                Cpu = CpuDescription.Current,
                 Cores = Environment.ProcessorCount,
                 LoadBefore = loadBefore,
                 LoadAfter = ProcessStatus.LoadAverage(),

@@ -83,6 +83,8 @@ public sealed record PretrainCalibration
     public long RequestedSteps { get; init; }
     /// <summary>Steps the run takes: <see cref="RequestedSteps"/> when they fit the budget, else fewer.</summary>
     public long Steps { get; init; }
+    /// <summary>The processor the throughput was measured on (<see cref="Hosting.CpuDescription"/>): the same budget takes another step count on another CPU.</summary>
+    public string? Cpu { get; init; }
 }
 
 /// <summary>

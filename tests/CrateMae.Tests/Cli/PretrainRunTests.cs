@@ -105,6 +105,7 @@ public sealed class PretrainRunTests : IDisposable
         Assert.Equal(1000L * stepsPerEpoch, calibration["requested_steps"]!.GetValue<long>());
         Assert.True(total > 3 && total < 1000L * stepsPerEpoch, $"calibrated length {total}");
         Assert.True(calibration["images_per_second"]!.GetValue<double>() > 0);
+        Assert.Equal(CrateMae.Hosting.CpuDescription.Current, calibration["cpu"]!.GetValue<string>());
         Assert.Equal((total + stepsPerEpoch - 1) / stepsPerEpoch, training["epochs"]!.GetValue<long>());
 
         var resumed = Succeed("pretrain", "--resume", run, "--threads", "1");
