@@ -83,17 +83,24 @@ public static class Cli
         return line;
     }
 
-    /// <summary>Starts <c>dotnet crate-mae.dll ARGS</c> with redirected output (collected asynchronously).</summary>
+    /// <summary>
+    /// Starts <c>dotnet crate-mae.dll ARGS</c> with redirected output (collected asynchronously), with SIGINT at its default
+    /// disposition: a shell without job control starts a background job (<c>bash scripts/test.sh &amp;</c>, nohup, some CI
+    /// runners) with SIGINT ignored, children inherit that, and .NET then keeps ignoring Ctrl-C, as a program should;
+    /// coreutils' <c>env --default-signal=INT</c> resets it before exec (same PID), so the Ctrl-C tests test Ctrl-C.
+    /// </summary>
     public static ChildProcess Start(IEnumerable<string> args, string workingDirectory)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo("env")
         {
             WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        psi.ArgumentList.Add("--default-signal=INT");
+        psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(DllPath);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
-        return new ChildProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
+        return new ChildProcess(Process.Start(psi) ?? throw new InvalidOperationException("could not start env --default-signal=INT dotnet"));
     }
 }
 
