@@ -115,6 +115,27 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void GivenWhiten_WhenKnnRuns_ThenItVotesInTheWhitenedComponentsAndRecordsHowMany()
+    {
+        var plain = KnnCommand.Run(Knn(), Quiet);
+        var settings = Knn();
+        var whitened = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = 8 }, Quiet);
+
+        var r = (KnnResult)whitened.Variants[0].Result;
+        Assert.Equal(8, r.Whiten);
+        Assert.Equal(8, r.FeatureDim);
+        Assert.InRange(r.Top1, 0.0, 1.0);
+        Assert.Null(((KnnResult)plain.Variants[0].Result).Whiten);
+        Assert.False(JsonDocument.Parse(plain.Variants[0].Result.ToJson()).RootElement.TryGetProperty("whiten", out _));
+        Assert.Equal(8, JsonDocument.Parse(r.ToJson()).RootElement.GetProperty("whiten").GetInt32());
+
+        var tooMany = new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = 17 };
+        Assert.StartsWith("--whiten 17: expected 1 … 16", Assert.Throws<ArgumentException>(() => KnnCommand.Run(tooMany, Quiet)).Message);
+        Assert.Equal("--whiten 0: expected a number of components ≥ 1",
+            new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Whiten = 0 }.Validate().Message);
+    }
+
+    [Fact]
     public void GivenTwoBlocks_WhenReadTogether_ThenTheFeaturesAreEachBlocksSideBySideAndEachBlockIsCachedOnItsOwn()
     {
         _data.SaveCheckpoint(seed: 3, depth: 2);
