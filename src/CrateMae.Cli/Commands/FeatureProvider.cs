@@ -157,8 +157,7 @@ public sealed class FeatureProvider : IDisposable
             }
             origin = origins.Distinct().Count() == 1 ? origins[0] : string.Join(" + ", origins);
             if (parts.Count == 1) return (parts[0], labels!);
-            using var scope = NewDisposeScope();
-            var all = cat(parts, 1).MoveToOuterDisposeScope().DetachFromDisposeScope();   // [n, Σ F_block]
+            var all = cat(parts, 1).DetachFromDisposeScope();   // [n, Σ F_block]
             foreach (var p in parts) p.Dispose();
             return (all, labels!);
         }
