@@ -53,18 +53,21 @@ public class EvalSettings : CheckpointSettings
 
     /// <summary>Parses <c>--layer</c>: one block number ≥ 1 or a comma list of distinct ones; null stays null.</summary>
     /// <exception cref="ArgumentException">A part is not a block number ≥ 1, or a block is named twice.</exception>
-    public static IReadOnlyList<int>? ParseLayers(string? value)
+    public static IReadOnlyList<int>? ParseLayers(string? value) =>
+        value is null ? null : ParseDistinctIntegers("--layer", value, min: 1, "an encoder block number ≥ 1, or a comma list of them such as 3,6", "block ");
+
+    /// <summary>A comma list of distinct integers ≥ <paramref name="min"/>, in the order given; errors name the option and the value.</summary>
+    public static IReadOnlyList<int> ParseDistinctIntegers(string option, string value, int min, string expected, string noun = "")
     {
-        if (value is null) return null;
-        var layers = new List<int>();
+        var numbers = new List<int>();
         foreach (var part in value.Split(',', StringSplitOptions.TrimEntries))
         {
-            if (!int.TryParse(part, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int l) || l < 1)
-                throw new ArgumentException($"--layer {value}: expected an encoder block number ≥ 1, or a comma list of them such as 3,6");
-            if (layers.Contains(l)) throw new ArgumentException($"--layer {value}: block {l} is named twice");
-            layers.Add(l);
+            if (!int.TryParse(part, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int n) || n < min)
+                throw new ArgumentException($"{option} {value}: expected {expected}");
+            if (numbers.Contains(n)) throw new ArgumentException($"{option} {value}: {noun}{n} is named twice");
+            numbers.Add(n);
         }
-        return layers;
+        return numbers;
     }
 
     public override ValidationResult Validate()

@@ -99,7 +99,7 @@ public static class FeatureEvaluation
         table.AddColumns("features", "top-1");
         bool probe = outcome.Variants[0].Result is LinearProbeResult;
         if (probe) table.AddColumns("chosen λ", "val top-1", "iters");
-        else table.AddColumns("top-5");
+        else table.AddColumns("top-5", "val top-1", "whitened");
         table.AddColumns("from", "s");
         foreach (var v in outcome.Variants)
         {
@@ -115,6 +115,8 @@ public static class FeatureEvaluation
                     break;
                 case KnnResult k:
                     cells.Add(k.Top5 is { } t5 ? $"{t5 * 100:F2} %" : "-");
+                    cells.Add(k.ValTop1 is { } v1 ? $"{v1 * 100:F2} %" : "-");
+                    cells.Add(k.Whiten is { } w ? $"{w} components" : "no");
                     break;
             }
             cells.Add(v.Origin);
@@ -126,7 +128,15 @@ public static class FeatureEvaluation
         ui.Info($"train {first.TrainSize:N0} / test {first.TestSize:N0} images; data: {first.Data}");
         if (outcome.Variants.Any(v => v.Result is LinearProbeResult { Converged: false }))
             ui.Info("! = L-BFGS stopped at its iteration cap before the gradient tolerance");
-        if (first is KnnResult knn) ui.Info($"k = {knn.K}, T = {knn.Temperature.ToString(CultureInfo.InvariantCulture)}");
+        if (first is KnnResult knn)
+        {
+            ui.Info($"k = {knn.K}, T = {knn.Temperature.ToString(CultureInfo.InvariantCulture)}" +
+                    (knn.ValSize is { } held ? $"; validation: {held:N0} training images held out, scored against the rest" : ""));
+            foreach (var v in outcome.Variants)
+                if (v.Result is KnnResult { WhitenCurve: { } curve })
+                    ui.Info($"{v.Result.Model}: validation top-1 by --whiten: " +
+                            string.Join(", ", curve.Select(p => $"{p.Components} → {p.ValTop1 * 100:F2} %")));
+        }
         foreach (var f in outcome.Files) ui.Info($"wrote {f}");
     }
 }

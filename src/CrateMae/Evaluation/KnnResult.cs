@@ -15,6 +15,18 @@ public sealed record KnnResult : EvaluationResult
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? Whiten { get; init; }
 
+    /// <summary>Training samples held out to score the k-NN on validation (<c>knn --val-fraction</c>); omitted without a split.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? ValSize { get; init; }
+
+    /// <summary>Validation top-1 at the chosen whitening (held-out training samples, the rest as the reference); omitted without a split.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? ValTop1 { get; init; }
+
+    /// <summary>Validation top-1 for every whitening candidate, in the order given (<c>--whiten 0,64,128</c>); omitted for one candidate.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<WhitenPoint>? WhitenCurve { get; init; }
+
     /// <summary>Top-5 accuracy (fraction in [0, 1]); null when there are fewer than 5 classes.</summary>
     [JsonPropertyOrder(-12)]
     public required double? Top5 { get; init; }

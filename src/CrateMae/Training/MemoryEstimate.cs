@@ -95,6 +95,9 @@ public static class MemoryEstimate
     /// The linear probe's float64 working set for <paramref name="images"/> × <paramref name="featureDim"/> features:
     /// the managed copy, the standardised tensor, the whitened product it fits on, and the validation search's
     /// training part (90 % of each): about four copies of 8 bytes an element, plus the D×D whitening matrices.
+    /// The k-NN's working set stays below it, so one bound covers both commands: its PCA whitening (<c>knn --whiten</c>)
+    /// holds at most two float64 copies of the training features (the fit's copy and its centred copy), and the
+    /// validation split one float32 copy.
     /// </summary>
     public static long ProbeBytes(long images, int featureDim) =>
         Saturate(4.0 * images * featureDim * 8 + 4.0 * featureDim * (double)featureDim * 8);

@@ -91,7 +91,7 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
         Assert.Equal(
             ["kind", "schema_version", "model", "pooling", "layer", "feature_dim", "num_classes", "train_size", "test_size", "top1",
-             "top5", "k", "temperature", "source", "data", "seconds"],
+             "top5", "k", "temperature", "val_size", "val_top1", "source", "data", "seconds"],
             Names(doc.RootElement));
     }
 
@@ -119,7 +119,7 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
     {
         var plain = KnnCommand.Run(Knn(), Quiet);
         var settings = Knn();
-        var whitened = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = 8 }, Quiet);
+        var whitened = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = "8" }, Quiet);
 
         var r = (KnnResult)whitened.Variants[0].Result;
         Assert.Equal(8, r.Whiten);
@@ -129,10 +129,32 @@ public sealed class EvalCommandsTests(ITestOutputHelper output) : IDisposable
         Assert.False(JsonDocument.Parse(plain.Variants[0].Result.ToJson()).RootElement.TryGetProperty("whiten", out _));
         Assert.Equal(8, JsonDocument.Parse(r.ToJson()).RootElement.GetProperty("whiten").GetInt32());
 
-        var tooMany = new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = 17 };
+        var tooMany = new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = "17" };
         Assert.StartsWith("--whiten 17: expected 1 … 16", Assert.Throws<ArgumentException>(() => KnnCommand.Run(tooMany, Quiet)).Message);
-        Assert.Equal("--whiten 0: expected a number of components ≥ 1",
-            new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Whiten = 0 }.Validate().Message);
+        Assert.Equal("--whiten -1: expected a number of components ≥ 1 (0 = no whitening), or a comma list of them such as 0,64,128",
+            Assert.Throws<ArgumentException>(() => KnnCommand.Settings.ParseWhiten("-1")).Message);
+        Assert.Equal("--whiten 8,8: 8 is named twice", Assert.Throws<ArgumentException>(() => KnnCommand.Settings.ParseWhiten("8,8")).Message);
+        Assert.Equal("--val-fraction 1: expected a number in [0, 1)",
+            new KnnCommand.Settings { Checkpoint = settings.Checkpoint, ValFraction = 1 }.Validate().Message);
+        var noSplit = new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = "0,8", ValFraction = 0 };
+        Assert.Equal("--whiten 0,8: choosing among several values needs a validation split (--val-fraction > 0)",
+            Assert.Throws<ArgumentException>(() => KnnCommand.Run(noSplit, Quiet)).Message);
+    }
+
+    [Fact]
+    public void GivenAWhitenList_WhenKnnRuns_ThenValidationChoosesAndTheCurveIsWritten()
+    {
+        var settings = Knn();
+        var outcome = KnnCommand.Run(new KnnCommand.Settings { Checkpoint = settings.Checkpoint, Data = settings.Data, BatchSize = 16, Whiten = "0,4,8" }, Quiet);
+
+        var r = (KnnResult)outcome.Variants[0].Result;
+        Assert.Equal(6, r.ValSize);                                          // 10 % of 60, stratified over 3 classes
+        Assert.Equal([0, 4, 8], r.WhitenCurve!.Select(p => p.Components));
+        int chosen = r.Whiten ?? 0;
+        Assert.Equal(r.WhitenCurve!.Where(p => p.ValTop1 == r.WhitenCurve!.Max(q => q.ValTop1)).Min(p => p.Components), chosen);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_data.EvalDir, "knn.json")));
+        Assert.Equal(3, doc.RootElement.GetProperty("whiten_curve").GetArrayLength());
+        Assert.Equal(r.ValTop1, doc.RootElement.GetProperty("val_top1").GetDouble());
     }
 
     [Fact]
