@@ -41,6 +41,7 @@ public sealed class ModelTests
     [InlineData("crate-base")]
     [InlineData("mae-vit-small")]
     [InlineData("crate-fmnist")]
+    [InlineData("crate-fmnist-d2")]
     [InlineData("vit-fmnist")]
     public void Given_a_preset_When_built_Then_the_module_has_exactly_the_analytic_parameter_count(string preset)
     {
@@ -49,6 +50,14 @@ public sealed class ModelTests
         var counts = ParameterCount.Of(config);
         Assert.Equal(counts.Total, model.parameters().Sum(p => p.numel()));
         Assert.Equal(counts.Trainable, model.parameters().Where(p => p.requires_grad).Sum(p => p.numel()));
+    }
+
+    [Fact]
+    public void Given_crate_fmnist_d2_When_compared_with_crate_fmnist_Then_only_the_decoder_depth_differs()
+    {
+        var d2 = Presets.Get("crate-fmnist-d2");
+        Assert.Equal(Presets.Get("crate-fmnist") with { Name = d2.Name, DecoderDepth = 2 }, d2);
+        Assert.Equal(ParameterCount.Of(Presets.Get("crate-fmnist")).EncoderTrainable, ParameterCount.Of(d2).EncoderTrainable);
     }
 
     [Fact]
