@@ -54,8 +54,7 @@ public sealed class KnnCommand : Command<KnnCommand.Settings>
     public static FeatureEvaluationOutcome Run(Settings s, Reporter ui, CancellationToken cancellationToken = default)
     {
         var candidates = s.WhitenCandidates;
-        if (candidates.Count > 1 && s.ValFraction == 0)
-            throw new ArgumentException($"--whiten {s.Whiten}: choosing among several values needs a validation split (--val-fraction > 0)");
+        KnnEvaluation.CheckChoice(candidates, s.ValFraction);   // before any feature is extracted
         return FeatureEvaluation.Run("knn", s, ui, f =>
         {
             if (s.K > f.TrainX.shape[0])

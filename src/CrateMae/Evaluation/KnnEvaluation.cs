@@ -22,13 +22,7 @@ public static class KnnEvaluation
     {
         ArgumentNullException.ThrowIfNull(trainFeatures);
         ArgumentNullException.ThrowIfNull(trainLabels);
-        ArgumentNullException.ThrowIfNull(whitenCandidates);
-        if (whitenCandidates.Count == 0 || whitenCandidates.Any(c => c < 0) || whitenCandidates.Distinct().Count() != whitenCandidates.Count)
-            throw new ArgumentException($"--whiten {string.Join(",", whitenCandidates)}: expected distinct component counts ≥ 0 (0 = no whitening)", nameof(whitenCandidates));
-        if (!(validationFraction >= 0 && validationFraction < 1))
-            throw new ArgumentException($"--val-fraction {validationFraction}: expected a number in [0, 1)", nameof(validationFraction));
-        if (validationFraction == 0 && whitenCandidates.Count > 1)
-            throw new ArgumentException($"--whiten {string.Join(",", whitenCandidates)}: choosing among several values needs a validation split (--val-fraction > 0)", nameof(whitenCandidates));
+        CheckChoice(whitenCandidates, validationFraction);
 
         var clock = Stopwatch.StartNew();
         int numClasses = (int)Math.Max(LinearProbe.MaxLabel(trainLabels, nameof(trainLabels)), LinearProbe.MaxLabel(testLabels, nameof(testLabels))) + 1;
@@ -70,6 +64,22 @@ public static class KnnEvaluation
             WhitenCurve = curve is { Count: > 1 } ? curve : null,
             Seconds = clock.Elapsed.TotalSeconds,
         };
+    }
+
+    /// <summary>
+    /// Checks the candidates and the split before any work (the CLI calls it before extracting features): distinct
+    /// counts ≥ 0, a fraction in [0, 1), and a split whenever there is more than one candidate to choose from. The
+    /// messages start with the option they are about, as the CLI prints them.
+    /// </summary>
+    public static void CheckChoice(IReadOnlyList<int> whitenCandidates, double validationFraction)
+    {
+        ArgumentNullException.ThrowIfNull(whitenCandidates);
+        if (whitenCandidates.Count == 0 || whitenCandidates.Any(c => c < 0) || whitenCandidates.Distinct().Count() != whitenCandidates.Count)
+            throw new ArgumentException($"--whiten {string.Join(",", whitenCandidates)}: expected distinct component counts ≥ 0 (0 = no whitening)");
+        if (!(validationFraction >= 0 && validationFraction < 1))
+            throw new ArgumentException($"--val-fraction {validationFraction}: expected a number in [0, 1)");
+        if (validationFraction == 0 && whitenCandidates.Count > 1)
+            throw new ArgumentException($"--whiten {string.Join(",", whitenCandidates)}: choosing among several values needs a validation split (--val-fraction > 0)");
     }
 
     /// <summary>k-NN accuracy of <paramref name="queryX"/> against <paramref name="refX"/>, whitened first when <paramref name="components"/> &gt; 0.</summary>

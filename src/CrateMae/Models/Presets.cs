@@ -39,7 +39,7 @@ public static class Presets
             Name = "crate-fmnist", Kind = BlockKind.Crate, ImgSize = 28, PatchSize = 4, InChans = 1,
             EmbedDim = 192, Depth = 6, NumHeads = 6, DecoderEmbedDim = 192, DecoderDepth = 6, DecoderNumHeads = 6,
         },
-        // crate-fmnist with a 2-block decoder: 1.6× the steps per CPU-minute, and better frozen features at the same
+        // crate-fmnist with a 2-block decoder: about 1.5× the steps per CPU-minute, and better frozen features at the same
         // budget (docs/recipes.md, the pre-training screen); the recipe trains it with --mask-ratio 0.5.
         new MaeConfig
         {
